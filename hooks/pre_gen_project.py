@@ -1,0 +1,139 @@
+"""Validate every answer before anything is generated.
+
+All problems are reported together in one message, and cookiecutter removes the half-made folder when this exits
+non-zero, so a bad answer never leaves anything behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import keyword
+import re
+import sys
+from pathlib import Path
+
+SUPPORTED_PYTHON = ("3.11", "3.12", "3.13")
+LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
+TASKS = ("classification", "regression")
+FAMILIES = ("random_forest", "linear", "gradient_boosting")
+REMOTE_SCHEMES = ("s3", "gs", "azure", "ssh", "hdfs", "webdav", "webdavs", "http", "https")
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "databricks", "postgresql", "mysql")
+# Names that would shadow the standard library or a dependency of the generated project.
+TAKEN = {"dvc", "mlflow", "sklearn", "skl2onnx", "onnx", "onnxruntime", "pandas", "numpy", "yaml", "pydantic",
+         "pyarrow", "scipy", "matplotlib", "pytest", "tests", "src", "test"}
+
+SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+IMAGE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$")
+
+# Every answer, passed as one JSON string so no value can break this script's syntax.
+ANSWERS = {k: str(v) for k, v in json.loads({{ cookiecutter | tojson | tojson }}).items()}
+
+
+def check_names(a: dict[str, str]) -> list[str]:
+    """Name, slug, package, author and repository answers."""
+    errors = []
+    if not a["project_name"].strip():
+        errors.append("project_name is empty")
+    if not SLUG.match(a["project_slug"]) or len(a["project_slug"]) > 64:
+        errors.append(f"project_slug {a['project_slug']!r} must be lowercase letters, digits and single dashes, "
+                      "starting with a letter, at most 64 characters (no spaces, slashes or '..')")
+    package = a["package_name"]
+    if not PACKAGE.match(package):
+        errors.append(f"package_name {package!r} is not a lowercase Python identifier (letters, digits, '_')")
+    elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
+        errors.append(f"package_name {package!r} is a Python keyword")
+    elif package in sys.stdlib_module_names or package in TAKEN:
+        errors.append(f"package_name {package!r} would shadow the module of the same name; pick another")
+    if not EMAIL.match(a["author_email"]):
+        errors.append(f"author_email {a['author_email']!r} is not an e-mail address")
+    if not REPOSITORY.match(a["github_repository"]):
+        errors.append(f"github_repository {a['github_repository']!r} must be owner/name")
+    return errors
+
+
+def check_choices(a: dict[str, str]) -> list[str]:
+    """Answers that must be one of a fixed set (also when passed with --no-input or extra context)."""
+    errors = []
+    for key, allowed in (("python_version", SUPPORTED_PYTHON), ("license", LICENSES), ("task", TASKS),
+                         ("model_family", FAMILIES)):
+        if a[key] not in allowed:
+            errors.append(f"{key} {a[key]!r} is not supported; choose one of: {', '.join(allowed)}")
+    if a["include_deploy"] not in ("True", "False"):
+        errors.append(f"include_deploy {a['include_deploy']!r} must be yes or no")
+    return errors
+
+
+def check_dataset(a: dict[str, str]) -> list[str]:
+    """The embedded sample, or a readable CSV holding the target column with usable values."""
+    if a["dataset"] == "embedded":
+        return []
+    path = Path(a["dataset"]).expanduser()
+    target = a["target_column"]
+    if not path.is_file():
+        return [f"dataset {a['dataset']!r} is neither 'embedded' nor an existing CSV file"]
+    if not target:
+        return [f"target_column is required with your own dataset ({path})"]
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header:
+                return [f"dataset {path} is empty"]
+            if target not in header:
+                return [f"target_column {target!r} is not a column of {path} (columns: {', '.join(header)})"]
+            if len(header) < 2:
+                return [f"dataset {path} has no feature column besides {target!r}"]
+            if len(set(header)) != len(header) or any(not h.strip() for h in header):
+                return [f"dataset {path} has empty or duplicated column names"]
+            index = header.index(target)
+            values = [row[index].strip() for row in reader if len(row) == len(header)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return [f"dataset {path} cannot be read as a UTF-8 CSV: {exc}"]
+    labels = {v for v in values if v}
+    if not values:
+        return [f"dataset {path} has a header but no rows"]
+    if len(labels) < 2:
+        return [f"target_column {target!r} has fewer than two distinct values in {path}"]
+    if a["task"] == "regression":
+        try:
+            [float(v) for v in labels]
+        except ValueError:
+            return [f"target_column {target!r} is not numeric, so it cannot be a regression target"]
+    return []
+
+
+def check_locations(a: dict[str, str]) -> list[str]:
+    """DVC remote, MLflow tracking URI and image name."""
+    errors = []
+    remote = a["dvc_remote_url"]
+    scheme = remote.split("://", 1)[0] if "://" in remote else None
+    if not remote.strip() or any(c.isspace() for c in remote):
+        errors.append(f"dvc_remote_url {remote!r} is empty or contains spaces")
+    elif scheme is not None and scheme not in REMOTE_SCHEMES:
+        errors.append(f"dvc_remote_url scheme {scheme!r} is not a DVC remote ({', '.join(REMOTE_SCHEMES)})")
+    uri = a["mlflow_tracking_uri"]
+    if uri.split(":", 1)[0].split("+", 1)[0] not in TRACKING_SCHEMES or any(c.isspace() for c in uri):
+        errors.append(f"mlflow_tracking_uri {uri!r} must start with one of: {', '.join(TRACKING_SCHEMES)}")
+    if not IMAGE.match(a["image_name"]):
+        errors.append(f"image_name {a['image_name']!r} must be a lowercase registry/name without tag or digest, "
+                      "e.g. ghcr.io/owner/name")
+    return errors
+
+
+def main() -> int:
+    """Print every problem at once; exit 1 if there is any."""
+    errors = check_names(ANSWERS) + check_choices(ANSWERS) + check_dataset(ANSWERS) + check_locations(ANSWERS)
+    if errors:
+        print("error: the template answers are invalid:", file=sys.stderr)
+        for error in errors:
+            print(f"  - {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

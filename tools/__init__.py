@@ -1,0 +1,1 @@
+"""Maintenance tools of the template itself (baking, relocking, benchmarking)."""

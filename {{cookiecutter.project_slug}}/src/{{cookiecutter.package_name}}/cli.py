@@ -1,0 +1,191 @@
+"""The project's one command line: ``{{ cookiecutter.package_name }} <command>``.
+
+DVC stages, tests, the Makefile and the GitHub workflows all call these commands, so what runs in CI can be run
+locally, word for word. Heavy libraries are imported inside each command to keep every call fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.config import PARAMS_FILE, ConfigError, Params, load_params
+from {{ cookiecutter.package_name }}.schema import DataContractError, Schema, load_schema
+
+PROJECT = "{{ cookiecutter.project_name }}"
+
+
+def _context() -> tuple[Params, Schema]:
+    params = load_params(PARAMS_FILE)
+    return params, load_schema(params.paths.schema_)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Validate the raw data against the schema and split it."""
+    from {{ cookiecutter.package_name }} import prepare
+
+    params, schema = _context()
+    paths = params.paths
+    splits = prepare.run(paths.raw, schema, params.data, paths.train, paths.test, paths.data_profile)
+    print(f"prepared {len(splits.train)} train and {len(splits.test)} test rows from {paths.raw}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Fit the model pipeline."""
+    import pandas as pd
+
+    from {{ cookiecutter.package_name }} import train
+
+    params, schema = _context()
+    model = train.fit(pd.read_parquet(params.paths.train), schema, params.train)
+    train.save(model, params.paths.model)
+    print(f"trained {params.train.model} -> {params.paths.model}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Compute test metrics, slice metrics and plot data."""
+    import pandas as pd
+
+    from {{ cookiecutter.package_name }} import evaluate, train
+
+    params, schema = _context()
+    paths = params.paths
+    metrics = evaluate.run(train.load(paths.model), pd.read_parquet(paths.test), schema, params.evaluate,
+                           paths.metrics, paths.slices, paths.plots)
+    print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Convert to ONNX, check parity, write metadata."""
+    import pandas as pd
+
+    from {{ cookiecutter.package_name }} import export, lineage, train
+
+    params, schema = _context()
+    paths = params.paths
+    origin = {"git_commit": lineage.git_commit(), **lineage.data_lineage(paths.raw, {"data.train": paths.train})}
+    parity = export.run(train.load(paths.model), pd.read_parquet(paths.test), schema, params.export, paths.onnx,
+                        paths.metadata, paths.parity, origin)
+    print(f"exported {paths.onnx} (parity: {parity})")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run the gate and record its verdict (use `gate` to fail on it)."""
+    import pandas as pd
+
+    from {{ cookiecutter.package_name }} import validate
+
+    params, schema = _context()
+    paths = params.paths
+    verdict = validate.run(paths.metrics, paths.slices, paths.parity, paths.onnx, pd.read_parquet(paths.test), schema,
+                           params.gate, params.evaluate.min_slice_size, paths.verdict)
+    print(f"gate {'passed' if verdict['passed'] else 'FAILED'} -> {paths.verdict}")
+    for line in validate.failures(verdict):
+        print(f"  failed: {line}")
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    """Exit 1 when the recorded verdict has a failed check, naming each and by how much."""
+    from {{ cookiecutter.package_name }} import validate
+    from {{ cookiecutter.package_name }}.io import read_json
+
+    params = load_params(PARAMS_FILE)
+    verdict = read_json(params.paths.verdict)
+    failed = validate.failures(verdict)
+    for line in failed:
+        print(f"gate failed: {line}", file=sys.stderr)
+    if not failed:
+        print(f"gate passed: {len(verdict['checks'])} checks")
+    return 1 if failed else 0
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    """Log the run (params, metrics, ONNX model, lineage) to MLflow."""
+    import yaml
+
+    from {{ cookiecutter.package_name }} import lineage, tracking
+
+    params, _ = _context()
+    tags = {"git.commit": lineage.git_commit() or "none", "git.dirty": str(lineage.git_dirty()).lower(),
+            **lineage.data_lineage(params.paths.raw, tracking.lineage_files(params))}
+    record = tracking.log_run(params, yaml.safe_load(PARAMS_FILE.read_text()), tags)
+    print(f"logged MLflow run {record['run_id']} to {record['tracking_uri']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the Markdown report for the pull request."""
+    from {{ cookiecutter.package_name }} import report
+
+    params, schema = _context()
+    report.run(params, schema, f"{PROJECT}: model report")
+    print(f"wrote {params.paths.report}")
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """Register the tracked model in the MLflow registry and set an alias on the new version."""
+    from {{ cookiecutter.package_name }} import tracking
+
+    params = load_params(PARAMS_FILE)
+    result = tracking.register(params, args.alias, allow_failed_gate=args.allow_failed_gate)
+    print(f"registered {result['name']} version {result['version']} as @{result['alias']}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Write synthetic rows that satisfy the schema (for tests and benchmarks)."""
+    from {{ cookiecutter.package_name }} import synthetic
+
+    _, schema = _context()
+    synthetic.write_csv(schema, args.rows, args.seed, Path(args.output))
+    print(f"wrote {args.rows} rows to {args.output}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "prepare": cmd_prepare,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "export": cmd_export,
+    "validate": cmd_validate,
+    "track": cmd_track,
+    "report": cmd_report,
+    "gate": cmd_gate,
+    "register": cmd_register,
+    "synth": cmd_synth,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser, one sub-command per lifecycle step."""
+    root = argparse.ArgumentParser(prog="{{ cookiecutter.package_name }}", description=__doc__.splitlines()[0])
+    sub = root.add_subparsers(dest="command", required=True)
+    for name, func in COMMANDS.items():
+        command = sub.add_parser(name, help=(func.__doc__ or "").splitlines()[0])
+        command.set_defaults(func=func)
+        if name == "register":
+            command.add_argument("--alias", default="challenger", help="alias to point at the new version")
+            command.add_argument("--allow-failed-gate", action="store_true", help="register even if the gate failed")
+        if name == "synth":
+            command.add_argument("--rows", type=int, required=True)
+            command.add_argument("--seed", type=int, default=0)
+            command.add_argument("--output", required=True)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; known errors print one clear message and exit 1 (2 for usage errors)."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataContractError, PermissionError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

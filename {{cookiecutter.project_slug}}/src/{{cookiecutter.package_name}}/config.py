@@ -1,0 +1,164 @@
+"""The pipeline's settings: ``params.yaml`` parsed into strict, frozen models.
+
+A typo in a key or a value of the wrong type fails at once with the key's path, instead of silently training
+something else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PARAMS_FILE = Path("params.yaml")
+ModelFamily = Literal["linear", "random_forest", "gradient_boosting"]
+HyperParams = dict[str, int | float | str | bool | None]
+
+
+class ConfigError(ValueError):
+    """A settings file is missing or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Paths(_Strict):
+    """Where each artifact of the pipeline lives, relative to the project root."""
+
+    raw: Path
+    schema_: Path = Field(alias="schema")
+    train: Path
+    test: Path
+    data_profile: Path
+    model: Path
+    onnx: Path
+    metadata: Path
+    metrics: Path
+    slices: Path
+    parity: Path
+    plots: Path
+    verdict: Path
+    run: Path
+    report: Path
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=True)
+
+
+class DataParams(_Strict):
+    """How the raw data is split."""
+
+    test_size: float = Field(gt=0, lt=1)
+    seed: int
+
+
+class TrainParams(_Strict):
+    """Which estimator is trained, and its hyper-parameters per family."""
+
+    model: ModelFamily
+    seed: int
+    linear: HyperParams = {}
+    random_forest: HyperParams = {}
+    gradient_boosting: HyperParams = {}
+
+    def hyperparams(self) -> HyperParams:
+        """Hyper-parameters of the chosen family."""
+        params: HyperParams = getattr(self, self.model)
+        return params
+
+
+class EvaluateParams(_Strict):
+    """Evaluation settings."""
+
+    min_slice_size: int = Field(ge=1)
+    curve_points: int = Field(ge=3, le=200)
+
+
+class ExportParams(_Strict):
+    """ONNX export settings."""
+
+    opset: int = Field(ge=9)
+    golden_samples: int = Field(ge=1, le=1000)
+
+
+class Bound(_Strict):
+    """An absolute limit on a metric."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class ParityLimits(_Strict):
+    """How closely ONNX must reproduce scikit-learn."""
+
+    max_diff: float = Field(ge=0)
+    min_label_agreement: float = Field(ge=0, le=1)
+
+
+class GateParams(_Strict):
+    """Every limit the validation gate enforces."""
+
+    baseline_ref: str
+    thresholds: dict[str, Bound] = {}
+    max_regression: dict[str, float] = {}
+    max_slice_gap: dict[str, float] = {}
+    parity: ParityLimits
+    max_latency_ms: float = Field(gt=0)
+    latency_runs: int = Field(ge=10)
+    max_model_mb: float = Field(gt=0)
+
+
+class MlflowParams(_Strict):
+    """Where runs are recorded and models registered."""
+
+    tracking_uri: str
+    experiment: str
+    registered_model: str
+
+
+class ReportParams(_Strict):
+    """Report options."""
+
+    images: bool = False
+
+
+class Params(_Strict):
+    """The whole of ``params.yaml``."""
+
+    paths: Paths
+    data: DataParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    export: ExportParams
+    gate: GateParams
+    mlflow: MlflowParams
+    report: ReportParams
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML file, with errors that name the file."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+
+
+def describe(exc: ValidationError, source: Path) -> str:
+    """Render a pydantic error as one line per problem, each with its key path."""
+    lines = [f"{source} is invalid:"]
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Load and validate ``params.yaml``."""
+    try:
+        return Params.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, path)) from None

@@ -1,0 +1,130 @@
+"""Stage ``evaluate``: test-set metrics, per-slice metrics and the data behind the DVC plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import label_binarize
+
+from {{ cookiecutter.package_name }}.config import EvaluateParams
+from {{ cookiecutter.package_name }}.features import model_inputs, target
+from {{ cookiecutter.package_name }}.io import atomic_path, write_json
+from {{ cookiecutter.package_name }}.schema import Schema
+
+# Direction of every metric this project computes: the gate and the report read it from here.
+HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "f1_macro": True, "roc_auc": True,
+                    "average_precision": True, "log_loss": False, "r2": True, "rmse": False, "mae": False}
+PLOT_FILES = {"classification": ("roc.csv", "precision_recall.csv", "confusion.csv"),
+              "regression": ("predictions.csv",)}
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Model outputs on a table."""
+
+    actual: pd.Series
+    predicted: np.ndarray
+    scores: np.ndarray | None  # class probabilities, columns in ``classes`` order
+    classes: list[str]
+
+
+def predict(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> Predictions:
+    """Run the model on a prepared table."""
+    inputs = model_inputs(frame, schema)
+    if schema.target.kind == "classification":
+        classes = [str(c) for c in model.classes_]
+        return Predictions(target(frame, schema), model.predict(inputs), model.predict_proba(inputs), classes)
+    return Predictions(target(frame, schema), model.predict(inputs), None, [])
+
+
+def _positive_scores(pred: Predictions, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
+    """Binary: (is positive, score of positive). Multiclass: micro-averaged one-vs-rest."""
+    assert pred.scores is not None
+    if schema.target.binary:
+        index = pred.classes.index(str(schema.target.positive))
+        return (pred.actual.to_numpy() == schema.target.positive).astype(int), pred.scores[:, index]
+    truth = label_binarize(pred.actual, classes=pred.classes)
+    return truth.ravel(), pred.scores.ravel()
+
+
+def compute(pred: Predictions, schema: Schema) -> dict[str, float]:
+    """The headline metrics of a set of predictions."""
+    if schema.target.kind == "regression":
+        return {
+            "rmse": float(np.sqrt(skm.mean_squared_error(pred.actual, pred.predicted))),
+            "mae": float(skm.mean_absolute_error(pred.actual, pred.predicted)),
+            "r2": float(skm.r2_score(pred.actual, pred.predicted)) if len(pred.actual) > 1 else float("nan"),
+        }
+    result = {
+        "accuracy": float(skm.accuracy_score(pred.actual, pred.predicted)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(pred.actual, pred.predicted)),
+        "f1_macro": float(skm.f1_score(pred.actual, pred.predicted, average="macro", zero_division=0)),
+    }
+    assert pred.scores is not None
+    if pred.actual.nunique() > 1:
+        truth, score = _positive_scores(pred, schema)
+        result["roc_auc"] = float(skm.roc_auc_score(truth, score))
+        result["average_precision"] = float(skm.average_precision_score(truth, score))
+        result["log_loss"] = float(skm.log_loss(pred.actual, pred.scores, labels=pred.classes))
+    return result
+
+
+def slice_metrics(frame: pd.DataFrame, pred: Predictions, schema: Schema) -> dict[str, dict[str, dict[str, Any]]]:
+    """Metrics for every category of every slice column: ``{column: {category: {"n": .., metric: ..}}}``."""
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for column in schema.slices:
+        groups: dict[str, dict[str, Any]] = {}
+        values = frame[column].fillna("(missing)").astype(str).to_numpy()
+        for category in sorted(set(values)):
+            mask = values == category
+            part = Predictions(
+                pred.actual[mask], pred.predicted[mask], None if pred.scores is None else pred.scores[mask],
+                pred.classes,
+            )
+            groups[category] = {"n": int(mask.sum()), **compute(part, schema)}
+        result[column] = groups
+    return result
+
+
+def _downsample(frame: pd.DataFrame, points: int) -> pd.DataFrame:
+    index = np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))
+    return frame.iloc[index].reset_index(drop=True)
+
+
+def plot_tables(pred: Predictions, schema: Schema, params: EvaluateParams) -> dict[str, pd.DataFrame]:
+    """The tables DVC plots (and the report) draw, keyed by file name."""
+    if schema.target.kind == "regression":
+        actual = pred.actual.to_numpy()
+        return {"predictions.csv": pd.DataFrame(
+            {"actual": actual, "predicted": pred.predicted, "residual": actual - pred.predicted}
+        )}
+    truth, score = _positive_scores(pred, schema)
+    fpr, tpr, _ = skm.roc_curve(truth, score)
+    precision, recall, _ = skm.precision_recall_curve(truth, score)
+    points = max(params.curve_points * 5, 101)  # DVC draws these; the report resamples them coarser
+    return {
+        "roc.csv": _downsample(pd.DataFrame({"fpr": fpr, "tpr": tpr}), points),
+        "precision_recall.csv": _downsample(pd.DataFrame({"recall": recall, "precision": precision}), points),
+        "confusion.csv": pd.DataFrame({"actual": pred.actual.to_numpy(), "predicted": pred.predicted}),
+    }
+
+
+def run(model: Pipeline, test: pd.DataFrame, schema: Schema, params: EvaluateParams, metrics_path: Path,
+        slices_path: Path, plots_dir: Path) -> dict[str, float]:
+    """Evaluate on the test table and write metrics, slice metrics and plot data."""
+    pred = predict(model, test, schema)
+    headline = compute(pred, schema)
+    slices = slice_metrics(test, pred, schema)
+    tables = plot_tables(pred, schema, params)
+    for name, table in tables.items():
+        with atomic_path(plots_dir / name) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+    write_json(slices_path, slices)
+    write_json(metrics_path, headline)
+    return headline

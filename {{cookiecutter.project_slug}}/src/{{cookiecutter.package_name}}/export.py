@@ -1,0 +1,132 @@
+"""Stage ``export``: convert the pipeline to ONNX, measure parity with scikit-learn, and write the model's metadata.
+
+The metadata travels with the ONNX file into the serving image: its input schema, opset, labels, lineage and a few
+golden predictions that the server reproduces before it reports ready.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package_name }}.config import ExportParams
+from {{ cookiecutter.package_name }}.evaluate import predict
+from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
+from {{ cookiecutter.package_name }}.io import atomic_path, write_json
+from {{ cookiecutter.package_name }}.schema import Schema
+
+METADATA_FORMAT = 1
+
+
+def convert(model: Pipeline, schema: Schema, params: ExportParams) -> onnx.ModelProto:
+    """The ONNX graph of the fitted pipeline: one ``[n, 1]`` input per feature."""
+    inputs = [(f.name, FloatTensorType([None, 1]) if f.numeric else StringTensorType([None, 1])) for f in schema.features]
+    options = {id(model): {"zipmap": False}} if schema.target.kind == "classification" else None
+    proto: onnx.ModelProto = convert_sklearn(model, initial_types=inputs, target_opset=params.opset, options=options)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def session(model_bytes: bytes) -> ort.InferenceSession:
+    """A single-threaded CPU session, the way the server runs the model."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(sess: ort.InferenceSession, inputs: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
+    """Outputs of the ONNX model by name (``label``/``probabilities`` or ``variable``)."""
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, onnx_feeds(inputs, schema)), strict=True))
+
+
+def parity(model: Pipeline, sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema) -> dict[str, Any]:
+    """How closely ONNX reproduces scikit-learn on the test set."""
+    expected = predict(model, test, schema)
+    got = run_onnx(sess, model_inputs(test, schema), schema)
+    if schema.target.kind == "classification":
+        assert expected.scores is not None
+        labels = got["label"].astype(str).ravel()
+        return {
+            "rows": len(test),
+            "label_agreement": float(np.mean(labels == expected.predicted.astype(str))),
+            "max_diff": float(np.max(np.abs(got["probabilities"] - expected.scores))),
+        }
+    values = got["variable"].ravel().astype(np.float64)
+    scale = np.maximum(np.abs(expected.predicted), 1.0)
+    return {"rows": len(test), "max_diff": float(np.max(np.abs(values - expected.predicted) / scale))}
+
+
+def _records(inputs: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
+    rows = []
+    for _, row in inputs.iterrows():
+        record: dict[str, Any] = {}
+        for feature in schema.features:
+            value = row[feature.name]
+            if feature.numeric:
+                record[feature.name] = None if np.isnan(value) else float(value)
+            else:
+                record[feature.name] = value or None
+        rows.append(record)
+    return rows
+
+
+def golden(sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema, count: int) -> list[dict[str, Any]]:
+    """A few test rows with the ONNX model's outputs, for the server's start-up self-check."""
+    inputs = model_inputs(test.head(count), schema)
+    out = run_onnx(sess, inputs, schema)
+    samples = []
+    for i, record in enumerate(_records(inputs, schema)):
+        if schema.target.kind == "classification":
+            expected = {"label": str(out["label"].ravel()[i]), "probabilities": out["probabilities"][i].tolist()}
+        else:
+            expected = {"value": float(out["variable"].ravel()[i])}
+        samples.append({"inputs": record, "expected": expected})
+    return samples
+
+
+def metadata(proto: onnx.ModelProto, model: Pipeline, schema: Schema, samples: list[dict[str, Any]],
+             lineage: dict[str, Any]) -> dict[str, Any]:
+    """Everything the server needs to know about the model besides its graph."""
+    return {
+        "format": METADATA_FORMAT,
+        "task": schema.target.kind,
+        "target": schema.target.name,
+        "classes": [str(c) for c in model.classes_] if schema.target.kind == "classification" else [],
+        "positive": schema.target.positive,
+        "inputs": [f.model_dump(exclude={"slice"}) for f in schema.features],
+        "outputs": [o.name for o in proto.graph.output],
+        "opset": {imp.domain or "ai.onnx": imp.version for imp in proto.opset_import},
+        "producer": {
+            "skl2onnx": importlib.metadata.version("skl2onnx"),
+            "scikit-learn": importlib.metadata.version("scikit-learn"),
+            "onnxruntime": ort.__version__,
+        },
+        "golden": samples,
+        "lineage": lineage,
+    }
+
+
+def run(model: Pipeline, test: pd.DataFrame, schema: Schema, params: ExportParams, onnx_path: Path,
+        metadata_path: Path, parity_path: Path, lineage: dict[str, Any]) -> dict[str, Any]:
+    """Convert, check, and write the ONNX model, its metadata and the parity figures."""
+    proto = convert(model, schema, params)
+    model_bytes = proto.SerializeToString()
+    sess = session(model_bytes)
+    measured = parity(model, sess, test, schema)
+    samples = golden(sess, test, schema, params.golden_samples)
+    with atomic_path(onnx_path) as tmp:
+        tmp.write_bytes(model_bytes)
+    write_json(metadata_path, metadata(proto, model, schema, samples, lineage))
+    write_json(parity_path, measured)
+    return measured

@@ -1,0 +1,84 @@
+"""Where an artifact came from: the git commit, the DVC hashes of the data, and the baseline ref's committed files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from {{ cookiecutter.package_name }}.io import md5
+
+
+def _git(*args: str) -> str | None:
+    try:
+        result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    """The checked-out commit, or None outside a repository or before the first commit."""
+    return _git("rev-parse", "HEAD")
+
+
+def git_dirty() -> bool:
+    """Whether tracked files differ from the checked-out commit."""
+    return bool(_git("status", "--porcelain", "--untracked-files=no"))
+
+
+def resolve_ref(ref: str) -> str | None:
+    """The commit a ref names, trying ``origin/<ref>`` too (CI checkouts often lack local branches)."""
+    for candidate in (ref, f"origin/{ref}"):
+        sha = _git("rev-parse", "--verify", "--quiet", candidate + "^{commit}")
+        if sha:
+            return sha
+    return None
+
+
+def show_at(commit: str, path: Path) -> str | None:
+    """The text of ``path`` as committed in ``commit``, or None where it did not exist."""
+    return _git("show", f"{commit}:{path.as_posix()}")
+
+
+def json_at(commit: str | None, path: Path) -> Any:
+    """A JSON file as committed in ``commit`` (None if absent or unreadable)."""
+    text = show_at(commit, path) if commit else None
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+
+
+def yaml_at(commit: str | None, path: Path) -> Any:
+    """A YAML file as committed in ``commit`` (None if absent or unreadable)."""
+    text = show_at(commit, path) if commit else None
+    try:
+        return yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        return None
+
+
+def dvc_out(dvc_file: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The first output entry (md5, size, path) of a parsed ``.dvc`` file."""
+    outs = (dvc_file or {}).get("outs") or []
+    return outs[0] if outs else None
+
+
+def data_lineage(raw: Path, files: dict[str, Path]) -> dict[str, str]:
+    """DVC hashes of the raw data (from its ``.dvc`` file) and MD5s of derived files, keyed for MLflow tags."""
+    tags: dict[str, str] = {}
+    dvc_file = raw.with_name(raw.name + ".dvc")
+    if dvc_file.exists():
+        out = dvc_out(yaml.safe_load(dvc_file.read_text()))
+        if out:
+            tags["data.raw.dvc_md5"] = str(out.get("md5"))
+    tags["data.raw.path"] = raw.as_posix()
+    tags["data.raw.md5"] = md5(raw)
+    for key, path in files.items():
+        if path.exists():
+            tags[f"{key}.md5"] = md5(path)
+    return tags

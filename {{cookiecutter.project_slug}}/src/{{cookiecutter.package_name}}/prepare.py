@@ -1,0 +1,175 @@
+"""Stage ``prepare``: check the raw data against the contract, then split it deterministically.
+
+Every problem is collected before anything is written, and the error names each column and how many rows break
+it. Outputs are written only when the whole table passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from {{ cookiecutter.package_name }}.config import DataParams
+from {{ cookiecutter.package_name }}.io import atomic_path, md5, write_json
+from {{ cookiecutter.package_name }}.schema import DataContractError, Feature, Schema
+
+EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Split:
+    """The prepared train and test tables."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+def _examples(values: pd.Series) -> str:
+    shown = ", ".join(repr(v) for v in values.drop_duplicates().head(EXAMPLES))
+    return f" (e.g. {shown})"
+
+
+def read_raw(path: Path) -> pd.DataFrame:
+    """Read a CSV as text, so that type problems are found by validation rather than guessed away."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise DataContractError(path, ["the file does not exist (run `dvc pull`?)"]) from None
+    except pd.errors.EmptyDataError:
+        raise DataContractError(path, ["the file is empty: no header and no rows"]) from None
+    except pd.errors.ParserError as exc:
+        raise DataContractError(path, [f"the file is not valid CSV: {exc}"]) from None
+
+
+def _check_numeric(name: str, text: pd.Series, kind: str, low: float | None, high: float | None) -> tuple[
+    pd.Series, list[str]
+]:
+    problems: list[str] = []
+    values = pd.to_numeric(text, errors="coerce")
+    unparsable = text.notna() & values.isna()
+    if unparsable.any():
+        what = "integers" if kind == "integer" else "numbers"
+        problems.append(f"column {name!r}: {int(unparsable.sum())} row(s) are not {what}{_examples(text[unparsable])}")
+    finite = values.notna()
+    if kind == "integer":
+        fractional = finite & (values % 1 != 0)
+        if fractional.any():
+            problems.append(
+                f"column {name!r}: {int(fractional.sum())} row(s) are not whole numbers{_examples(text[fractional])}"
+            )
+    infinite = finite & values.abs().eq(float("inf"))
+    if infinite.any():
+        problems.append(f"column {name!r}: {int(infinite.sum())} row(s) are infinite")
+    if low is not None and (below := finite & (values < low)).any():
+        problems.append(f"column {name!r}: {int(below.sum())} row(s) below the minimum {low}{_examples(text[below])}")
+    if high is not None and (above := finite & (values > high)).any():
+        problems.append(f"column {name!r}: {int(above.sum())} row(s) above the maximum {high}{_examples(text[above])}")
+    return values, problems
+
+
+def _check_feature(feature: Feature, text: pd.Series) -> tuple[pd.Series, list[str]]:
+    problems: list[str] = []
+    nulls = text.isna()
+    if nulls.all():
+        return text, [f"column {feature.name!r}: all {len(text)} row(s) are empty"]
+    if nulls.any() and not feature.nullable:
+        problems.append(f"column {feature.name!r}: {int(nulls.sum())} row(s) are empty but the column is not nullable")
+    if feature.numeric:
+        values, found = _check_numeric(feature.name, text, feature.type, feature.min, feature.max)
+        return values, problems + found
+    unknown = text.notna() & ~text.isin(feature.categories)
+    if unknown.any():
+        problems.append(
+            f"column {feature.name!r}: {int(unknown.sum())} row(s) have categories not in the schema"
+            f"{_examples(text[unknown])}"
+        )
+    return text, problems
+
+
+def _check_target(schema: Schema, text: pd.Series) -> tuple[pd.Series, list[str]]:
+    target = schema.target
+    nulls = text.isna()
+    problems = [f"target {target.name!r}: {int(nulls.sum())} row(s) have no label"] if nulls.any() else []
+    if target.kind == "regression":
+        values, found = _check_numeric(target.name, text, "number", target.min, target.max)
+        return values, problems + [f"target {p.removeprefix('column ')}" for p in found]
+    unseen = text.notna() & ~text.isin(target.labels)
+    if unseen.any():
+        problems.append(
+            f"target {target.name!r}: {int(unseen.sum())} row(s) have labels not in the schema{_examples(text[unseen])}"
+        )
+    return text, problems
+
+
+def validate(raw: pd.DataFrame, schema: Schema, source: Path) -> pd.DataFrame:
+    """Check ``raw`` (all text) against ``schema``; return it typed, or raise with every problem found."""
+    missing = [c for c in schema.columns if c not in raw.columns]
+    extra = [c for c in raw.columns if c not in schema.columns]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s): {', '.join(map(repr, missing))}")
+    if extra:
+        problems.append(f"column(s) not in the schema: {', '.join(map(repr, extra))} (declare or drop them)")
+    if problems:
+        raise DataContractError(source, problems)
+    if raw.empty:
+        raise DataContractError(source, ["the file has a header but no rows"])
+    typed: dict[str, Any] = {}
+    for feature in schema.features:
+        typed[feature.name], found = _check_feature(feature, raw[feature.name])
+        problems += found
+    typed[schema.target.name], found = _check_target(schema, raw[schema.target.name])
+    problems += found
+    if problems:
+        raise DataContractError(source, problems)
+    return pd.DataFrame(typed, columns=schema.columns)
+
+
+def split(frame: pd.DataFrame, schema: Schema, params: DataParams) -> Split:
+    """Deterministic split, stratified by label for classification."""
+    stratify = None
+    if schema.target.kind == "classification":
+        stratify = frame[schema.target.name]
+        counts = stratify.value_counts()
+        rare = counts[counts < 2]
+        if not rare.empty:
+            raise DataContractError(
+                Path("(split)"), [f"label {label!r} has only {n} row: a stratified split needs 2" for label, n in rare.items()]
+            )
+    try:
+        train, test = train_test_split(frame, test_size=params.test_size, random_state=params.seed, stratify=stratify)
+    except ValueError as exc:
+        raise DataContractError(Path("(split)"), [f"cannot split {len(frame)} row(s): {exc}"]) from None
+    return Split(train.reset_index(drop=True), test.reset_index(drop=True))
+
+
+def profile(frame: pd.DataFrame, splits: Split, schema: Schema, raw: Path) -> dict[str, Any]:
+    """A small, committed summary of the data, so the report can show what changed against the baseline."""
+    summary: dict[str, Any] = {
+        "raw_md5": md5(raw),
+        "rows": {"raw": len(frame), "train": len(splits.train), "test": len(splits.test)},
+        "nulls": {c: int(n) for c, n in frame.isna().sum().items() if n},
+    }
+    if schema.target.kind == "classification":
+        counts = frame[schema.target.name].value_counts()
+        summary["labels"] = {label: int(counts.get(label, 0)) for label in schema.target.labels}
+    else:
+        values = frame[schema.target.name]
+        summary["target"] = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+                             "max": float(values.max())}
+    return summary
+
+
+def run(raw: Path, schema: Schema, params: DataParams, train_path: Path, test_path: Path, profile_path: Path) -> Split:
+    """Validate, split, and write the prepared tables (all or nothing)."""
+    frame = validate(read_raw(raw), schema, raw)
+    splits = split(frame, schema, params)
+    with atomic_path(train_path) as train_tmp, atomic_path(test_path) as test_tmp:
+        splits.train.to_parquet(train_tmp, index=False)
+        splits.test.to_parquet(test_tmp, index=False)
+    write_json(profile_path, profile(frame, splits, schema, raw))
+    return splits

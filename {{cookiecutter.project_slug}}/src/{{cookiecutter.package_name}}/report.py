@@ -1,0 +1,241 @@
+"""Stage ``report``: one GitHub-flavoured Markdown file a reviewer can decide from.
+
+Order: the gate's verdict, metrics and params against the baseline ref, slices, plots, data lineage, and how to
+reproduce. Plots are Mermaid charts and tables, which GitHub renders itself, so nothing is uploaded to a third-party
+image host unless ``report.images`` is turned on (PNG files for ``cml comment --publish``).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from {{ cookiecutter.package_name }} import lineage
+from {{ cookiecutter.package_name }}.config import PARAMS_FILE, Params
+from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.io import read_json, write_text
+from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.tracking import flatten
+
+RESULT = {"pass": "✅ pass", "fail": "❌ **fail**", "skip": "➖ skipped"}
+MAX_ROWS = 40
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict_section(verdict: dict[str, Any]) -> str:
+    """The gate's verdict first: the one thing a reviewer must not miss."""
+    failed = [c for c in verdict["checks"] if c["status"] == "fail"]
+    head = "### ✅ Gate passed" if not failed else f"### ❌ Gate failed: {len(failed)} check(s) outside their limits"
+    rows = [[c["name"], c["value"], c["limit"], RESULT[c["status"]], c["detail"]] for c in verdict["checks"]]
+    return f"{head}\n\n{table(['check', 'measured', 'limit', 'result', 'detail'], rows)}"
+
+
+def _delta(name: str, new: float | None, old: float | None) -> str:
+    if new is None or old is None:
+        return "–"
+    delta = new - old
+    if abs(delta) < 1e-12:
+        return "0"
+    better = (delta > 0) == HIGHER_IS_BETTER.get(name, True)
+    return f"{delta:+.4g} {'🟢' if better else '🔴'}"
+
+
+def metrics_section(metrics: dict[str, float], baseline: dict[str, float] | None, ref: str) -> str:
+    """Each metric on the baseline and here, with the change."""
+    base = baseline or {}
+    rows = [[name, base.get(name), value, _delta(name, value, base.get(name))] for name, value in sorted(metrics.items())]
+    note = "" if baseline else f"\n\n_No committed metrics on `{ref}` yet: this is the first baseline._"
+    return f"### Metrics (test set)\n\n{table(['metric', ref, 'this change', 'change'], rows)}{note}"
+
+
+def params_section(current: dict[str, Any], baseline: dict[str, Any] | None, ref: str) -> str:
+    """Only the parameters that differ from the baseline."""
+    if baseline is None:
+        return f"### Parameters\n\n_No `params.yaml` on `{ref}` to compare with._"
+    new, old = flatten(current), flatten(baseline)
+    changed = [[k, old.get(k), new.get(k)] for k in sorted(set(new) | set(old)) if new.get(k) != old.get(k)]
+    if not changed:
+        return f"### Parameters\n\nNo parameter differs from `{ref}`."
+    return f"### Parameters changed\n\n{table(['parameter', ref, 'this change'], changed)}"
+
+
+def slices_section(slices: dict[str, dict[str, dict[str, Any]]], min_size: int) -> str:
+    """Per-slice metrics, so a gain on average cannot hide a loss for a group."""
+    if not slices:
+        return ""
+    parts = ["### Slices", "", f"Slices with fewer than {min_size} test rows are shown but not gated."]
+    for column, groups in slices.items():
+        names = sorted({k for g in groups.values() for k in g if k != "n"})
+        rows = [[category, g["n"], *(g.get(n) for n in names)] for category, g in groups.items()]
+        parts += ["", f"**{column}**", "", table(["category", "rows", *names], rows[:MAX_ROWS])]
+    return "\n".join(parts)
+
+
+def _series(values: np.ndarray) -> str:
+    return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
+
+
+def _curve(csv: str | None, x: str, y: str, grid: np.ndarray) -> np.ndarray | None:
+    if not csv:
+        return None
+    frame = pd.read_csv(io.StringIO(csv)).sort_values([x, y])
+    return np.interp(grid, frame[x].to_numpy(), frame[y].to_numpy())
+
+
+def _line_chart(title: str, x: str, y: str, lines: list[np.ndarray]) -> str:
+    body = "\n".join(f"    line {_series(line)}" for line in lines)
+    return (f"```mermaid\nxychart-beta\n    title \"{title}\"\n    x-axis \"{x}\" 0 --> 1\n"
+            f"    y-axis \"{y}\" 0 --> 1\n{body}\n```")
+
+
+def curves_section(plots: Path, commit: str | None, ref: str, points: int) -> str:
+    """ROC and precision-recall curves of this change, over the baseline's where it has them."""
+    grid = np.linspace(0, 1, points)
+    charts = []
+    for name, x, y, title in (("roc.csv", "fpr", "tpr", "ROC"), ("precision_recall.csv", "recall", "precision", "PR")):
+        path = plots / name
+        here = _curve(path.read_text(), x, y, grid)
+        there = _curve(lineage.show_at(commit, path) if commit else None, x, y, grid)
+        assert here is not None
+        lines = [here] if there is None else [here, there]
+        suffix = "" if there is None else f": this change (first line) vs {ref} (second line)"
+        charts.append(_line_chart(f"{title}{suffix}", x, y, lines))
+    return "\n\n".join(charts)
+
+
+def confusion_section(plots: Path, classes: list[str]) -> str:
+    """The confusion matrix as a table: rows are actual labels, columns predicted."""
+    frame = pd.read_csv(plots / "confusion.csv", dtype=str)
+    matrix = pd.crosstab(frame["actual"], frame["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
+    rows = [[f"**{label}**", *matrix.loc[label].tolist()] for label in classes[:MAX_ROWS]]
+    return "**Confusion matrix** (rows: actual, columns: predicted)\n\n" + table(["", *classes[:MAX_ROWS]], rows)
+
+
+def regression_section(plots: Path, points: int) -> str:
+    """Mean prediction per decile of the actual value, and the residual histogram."""
+    frame = pd.read_csv(plots / "predictions.csv")
+    deciles = pd.qcut(frame["actual"], q=min(10, frame["actual"].nunique()), duplicates="drop")
+    grouped = frame.groupby(deciles, observed=True)[["actual", "predicted"]].mean()
+    low, high = float(grouped.min().min()), float(grouped.max().max())
+    calibration = (
+        f"```mermaid\nxychart-beta\n    title \"Mean predicted (first line) vs mean actual (second) by decile\"\n"
+        f"    x-axis \"decile of actual value\" [{', '.join(str(i + 1) for i in range(len(grouped)))}]\n"
+        f"    y-axis \"value\" {low:.4g} --> {high:.4g}\n    line {_series(grouped['predicted'].to_numpy())}\n"
+        f"    line {_series(grouped['actual'].to_numpy())}\n```"
+    )
+    counts, edges = np.histogram(frame["residual"], bins=min(points, 30))
+    centres = (edges[:-1] + edges[1:]) / 2
+    histogram = (
+        f"```mermaid\nxychart-beta\n    title \"Residuals (actual - predicted)\"\n"
+        f"    x-axis \"residual\" [{', '.join(f'{c:.3g}' for c in centres)}]\n"
+        f"    y-axis \"rows\" 0 --> {int(counts.max())}\n    bar [{', '.join(str(int(c)) for c in counts)}]\n```"
+    )
+    return f"{calibration}\n\n{histogram}"
+
+
+def lineage_section(profile: dict[str, Any], baseline: dict[str, Any] | None, ref: str, run: dict[str, Any],
+                    commit: str | None) -> str:
+    """What data this model was trained on, and what changed against the baseline."""
+    if baseline is None:
+        changed = f"no data profile on `{ref}` to compare with"
+    elif baseline.get("raw_md5") == profile["raw_md5"]:
+        changed = f"**unchanged** from `{ref}`"
+    else:
+        changed = f"**changed** from `{ref}` (`{str(baseline.get('raw_md5'))[:12]}` → `{profile['raw_md5'][:12]}`)"
+    rows = [["raw data (DVC md5)", (baseline or {}).get("raw_md5"), profile["raw_md5"]]]
+    for split, count in profile["rows"].items():
+        rows.append([f"rows: {split}", ((baseline or {}).get("rows") or {}).get(split), count])
+    for label, count in (profile.get("labels") or {}).items():
+        rows.append([f"label `{label}`", ((baseline or {}).get("labels") or {}).get(label), count])
+    link = f"[MLflow run `{run['run_id'][:12]}`]({run['url']})" if run.get("url") else (
+        f"MLflow run `{run['run_id']}` in `{run['tracking_uri']}` (open it with `mlflow ui --backend-store-uri "
+        f"{run['tracking_uri']}`)"
+    )
+    return (
+        f"### Data lineage\n\nData {changed}.\n\n{table(['', ref, 'this change'], rows)}\n\n"
+        f"- Code: commit `{commit or 'uncommitted'}`\n- {link}\n"
+        f"- Reproduce: `git checkout {(commit or 'HEAD')[:12]} && dvc pull && dvc repro`"
+    )
+
+
+def images(plots: Path, out_dir: Path, schema: Schema) -> list[str]:
+    """Opt-in PNG plots for ``cml comment --publish``; returns Markdown image lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = []
+    if schema.target.kind == "classification":
+        specs = [("roc.csv", "fpr", "tpr"), ("precision_recall.csv", "recall", "precision")]
+    else:
+        specs = [("predictions.csv", "actual", "predicted")]
+    for name, x, y in specs:
+        frame = pd.read_csv(plots / name)
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.plot(frame[x], frame[y], marker="" if schema.target.kind == "classification" else ".", linestyle="-"
+                if schema.target.kind == "classification" else "")
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        target = out_dir / name.replace(".csv", ".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(target, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        lines.append(f"![{name}]({target.name})")
+    return lines
+
+
+def build(params: Params, schema: Schema, title: str) -> str:
+    """The whole report as Markdown."""
+    paths = params.paths
+    ref = params.gate.baseline_ref
+    verdict = read_json(paths.verdict)
+    commit = verdict["baseline"]["commit"]
+    raw_params = yaml.safe_load(PARAMS_FILE.read_text())
+    base_params = lineage.yaml_at(commit, PARAMS_FILE)
+    strip = (lambda p: {k: v for k, v in p.items() if k != "paths"} if isinstance(p, dict) else p)
+    sections = [
+        f"## {title}",
+        verdict_section(verdict),
+        metrics_section(read_json(paths.metrics), verdict["baseline"]["metrics"], ref),
+        params_section(strip(raw_params), strip(base_params), ref),
+        slices_section(read_json(paths.slices), params.evaluate.min_slice_size),
+        "### Plots",
+    ]
+    if schema.target.kind == "classification":
+        sections.append(curves_section(paths.plots, commit, ref, params.evaluate.curve_points))
+        classes = read_json(paths.metadata)["classes"]
+        sections.append(confusion_section(paths.plots, classes))
+    else:
+        sections.append(regression_section(paths.plots, params.evaluate.curve_points))
+    if params.report.images:
+        sections.append("\n".join(images(paths.plots, paths.report.parent, schema)))
+    sections.append(lineage_section(read_json(paths.data_profile), lineage.json_at(commit, paths.data_profile), ref,
+                                    read_json(paths.run), lineage.git_commit()))
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def run(params: Params, schema: Schema, title: str) -> str:
+    """Write the report file."""
+    text = build(params, schema, title)
+    write_text(params.paths.report, text)
+    return text

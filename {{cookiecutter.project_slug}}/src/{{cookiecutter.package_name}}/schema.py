@@ -1,0 +1,140 @@
+"""The data contract (``data/schema.yaml``): which columns exist, their types, ranges, categories and labels.
+
+It is the single description of the model's inputs: the prepare stage validates raw data against it, training
+builds its preprocessing from it, the ONNX export names its inputs after it and the server checks requests with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from {{ cookiecutter.package_name }}.config import ConfigError, describe, read_yaml
+
+FeatureType = Literal["integer", "number", "category"]
+Task = Literal["classification", "regression"]
+
+
+class DataContractError(ValueError):
+    """Raw data breaks the declared schema."""
+
+    def __init__(self, source: Path, problems: list[str]) -> None:
+        """Keep the list of problems; the message lists them all."""
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source} breaks the data contract ({len(problems)} problem(s)):\n{lines}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Feature(_Strict):
+    """One input column."""
+
+    name: str
+    type: FeatureType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] = []
+    slice: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        if self.type == "category":
+            if not self.categories:
+                raise ValueError(f"category column {self.name!r} needs a list of categories")
+            if self.min is not None or self.max is not None:
+                raise ValueError(f"category column {self.name!r} cannot have min/max")
+        else:
+            if self.categories:
+                raise ValueError(f"numeric column {self.name!r} cannot have categories")
+            if self.slice:
+                raise ValueError(f"only category columns can define slices, not {self.name!r}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"column {self.name!r} has min > max")
+        return self
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the column holds numbers."""
+        return self.type != "category"
+
+
+class Target(_Strict):
+    """The column the model predicts."""
+
+    name: str
+    kind: Task
+    labels: list[str] = []
+    positive: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Target:
+        if self.kind == "classification":
+            if len(self.labels) < 2:
+                raise ValueError("a classification target needs at least two labels")
+            if len(set(self.labels)) != len(self.labels):
+                raise ValueError("target labels must be unique")
+            if len(self.labels) == 2 and self.positive not in self.labels:
+                raise ValueError("a binary target needs `positive:` set to one of its labels")
+            if len(self.labels) > 2 and self.positive is not None:
+                raise ValueError("`positive:` applies to binary targets only")
+        elif self.labels or self.positive is not None:
+            raise ValueError("a regression target has no labels")
+        return self
+
+    @property
+    def binary(self) -> bool:
+        """Whether this is a two-class problem."""
+        return self.kind == "classification" and len(self.labels) == 2
+
+
+class Schema(_Strict):
+    """The whole contract."""
+
+    target: Target
+    features: list[Feature]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Schema:
+        names = [f.name for f in self.features] + [self.target.name]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"columns declared more than once: {', '.join(duplicates)}")
+        if not self.features:
+            raise ValueError("the schema declares no feature")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """Every declared column, features first, target last."""
+        return [f.name for f in self.features] + [self.target.name]
+
+    @property
+    def numeric(self) -> list[str]:
+        """Names of the numeric features."""
+        return [f.name for f in self.features if f.numeric]
+
+    @property
+    def categorical(self) -> list[str]:
+        """Names of the categorical features."""
+        return [f.name for f in self.features if not f.numeric]
+
+    @property
+    def slices(self) -> list[str]:
+        """Columns whose categories define the slices metrics are compared across."""
+        return [f.name for f in self.features if f.slice]
+
+
+def load_schema(path: Path) -> Schema:
+    """Load and check ``data/schema.yaml``."""
+    try:
+        return Schema.model_validate(read_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, path)) from None

@@ -1,0 +1,169 @@
+"""Stage ``validate``: the gate. Every limit lives in ``params.yaml`` (section ``gate``).
+
+It writes a machine-readable verdict listing each check with its measured value, its limit and by how much it
+passed or failed. The stage itself always records the verdict; ``{{ cookiecutter.package_name }} gate`` is the
+command that fails (exit 1) when any check failed, so a failed gate still gets its report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from {{ cookiecutter.package_name }} import lineage
+from {{ cookiecutter.package_name }}.config import ConfigError, GateParams
+from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.export import session
+from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
+from {{ cookiecutter.package_name }}.io import read_json, write_json
+from {{ cookiecutter.package_name }}.schema import Schema
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the gate. ``margin`` is how far inside (>= 0) or outside (< 0) the limit the value is."""
+
+    name: str
+    status: str  # "pass" | "fail" | "skip"
+    value: float | None
+    limit: float | None
+    margin: float | None
+    detail: str
+
+
+def _bounded(name: str, value: float, limit: float, *, upper: bool, detail: str) -> Check:
+    margin = limit - value if upper else value - limit
+    return Check(name, "pass" if margin >= 0 else "fail", value, limit, margin, detail)
+
+
+def _metric(metrics: dict[str, float], name: str, where: str) -> float:
+    if name not in metrics:
+        known = ", ".join(sorted(metrics))
+        raise ConfigError(f"params.yaml {where} names metric {name!r}, which this task does not compute ({known})")
+    return metrics[name]
+
+
+def threshold_checks(metrics: dict[str, float], params: GateParams) -> list[Check]:
+    """Absolute limits on the test-set metrics."""
+    checks = []
+    for name, bound in params.thresholds.items():
+        value = _metric(metrics, name, "gate.thresholds")
+        if bound.min is not None:
+            checks.append(_bounded(f"{name} >= {bound.min:g}", value, bound.min, upper=False, detail="absolute"))
+        if bound.max is not None:
+            checks.append(_bounded(f"{name} <= {bound.max:g}", value, bound.max, upper=True, detail="absolute"))
+    return checks
+
+
+def regression_checks(metrics: dict[str, float], baseline: dict[str, float] | None, ref: str,
+                      params: GateParams) -> list[Check]:
+    """No metric may worsen against the baseline by more than allowed."""
+    checks = []
+    for name, allowed in params.max_regression.items():
+        value = _metric(metrics, name, "gate.max_regression")
+        label = f"{name} vs {ref} (worsening <= {allowed:g})"
+        if not baseline or name not in baseline:
+            checks.append(Check(label, "skip", value, allowed, None, f"no committed {name} on {ref}"))
+            continue
+        worsening = baseline[name] - value if HIGHER_IS_BETTER[name] else value - baseline[name]
+        checks.append(_bounded(label, worsening, allowed, upper=True, detail=f"{ref}: {baseline[name]:.4g}"))
+    return checks
+
+
+def slice_checks(slices: dict[str, dict[str, dict[str, Any]]], params: GateParams, min_size: int) -> list[Check]:
+    """Largest gap of each metric between the best and the worst slice of a column."""
+    checks = []
+    for name, allowed in params.max_slice_gap.items():
+        for column, groups in slices.items():
+            sized = {k: v[name] for k, v in groups.items() if v["n"] >= min_size and v.get(name) is not None}
+            label = f"{name} gap across {column} <= {allowed:g}"
+            if len(sized) < 2:
+                checks.append(Check(label, "skip", None, allowed, None, f"fewer than 2 slices with {min_size}+ rows"))
+                continue
+            best, worst = max(sized, key=sized.__getitem__), min(sized, key=sized.__getitem__)
+            gap = sized[best] - sized[worst]
+            checks.append(_bounded(label, gap, allowed, upper=True, detail=f"{best} {sized[best]:.3f} vs "
+                                                                          f"{worst} {sized[worst]:.3f}"))
+    return checks
+
+
+def parity_checks(parity: dict[str, Any], params: GateParams) -> list[Check]:
+    """ONNX must reproduce scikit-learn."""
+    checks = [_bounded("ONNX parity: max difference", parity["max_diff"], params.parity.max_diff, upper=True,
+                       detail=f"on {parity['rows']} test rows")]
+    if "label_agreement" in parity:
+        checks.append(_bounded("ONNX parity: label agreement", parity["label_agreement"],
+                               params.parity.min_label_agreement, upper=False, detail="share of identical labels"))
+    return checks
+
+
+def measure_latency(sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema, runs: int) -> dict[str, float]:
+    """In-process latency of one prediction (batch of 1), in milliseconds."""
+    inputs = model_inputs(test, schema)
+    feeds = [onnx_feeds(inputs.iloc[[i % len(inputs)]], schema) for i in range(min(runs, len(inputs)))]
+    for feed in feeds[:10]:
+        sess.run(None, feed)
+    timings = []
+    for i in range(runs):
+        start = time.perf_counter()
+        sess.run(None, feeds[i % len(feeds)])
+        timings.append((time.perf_counter() - start) * 1000)
+    return {"p50_ms": float(np.percentile(timings, 50)), "p99_ms": float(np.percentile(timings, 99))}
+
+
+def runtime_checks(onnx_path: Path, test: pd.DataFrame, schema: Schema, params: GateParams) -> tuple[
+    list[Check], dict[str, float]
+]:
+    """Model size, and latency under the serving runtime."""
+    size_mb = onnx_path.stat().st_size / 1e6
+    checks = [_bounded("model size (MB)", size_mb, params.max_model_mb, upper=True, detail=onnx_path.name)]
+    try:
+        sess = session(onnx_path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - any load failure is a failed check, with its reason
+        checks.append(Check("loads in onnxruntime", "fail", None, None, None, str(exc)))
+        return checks, {}
+    latency = measure_latency(sess, test, schema, params.latency_runs)
+    checks.append(_bounded("latency p99 (ms, batch 1)", latency["p99_ms"], params.max_latency_ms, upper=True,
+                           detail=f"p50 {latency['p50_ms']:.3f} ms over {params.latency_runs} runs"))
+    return checks, latency
+
+
+def run(metrics_path: Path, slices_path: Path, parity_path: Path, onnx_path: Path, test: pd.DataFrame, schema: Schema,
+        params: GateParams, min_slice_size: int, verdict_path: Path) -> dict[str, Any]:
+    """Run every check and write the verdict."""
+    metrics = read_json(metrics_path)
+    commit = lineage.resolve_ref(params.baseline_ref)
+    baseline = lineage.json_at(commit, metrics_path)
+    runtime, latency = runtime_checks(onnx_path, test, schema, params)
+    checks = (
+        threshold_checks(metrics, params)
+        + regression_checks(metrics, baseline, params.baseline_ref, params)
+        + slice_checks(read_json(slices_path), params, min_slice_size)
+        + parity_checks(read_json(parity_path), params)
+        + runtime
+    )
+    verdict = {
+        "passed": all(c.status != "fail" for c in checks),
+        "checks": [asdict(c) for c in checks],
+        "baseline": {"ref": params.baseline_ref, "commit": commit, "metrics": baseline},
+        "latency": latency,
+    }
+    write_json(verdict_path, verdict)
+    return verdict
+
+
+def failures(verdict: dict[str, Any]) -> list[str]:
+    """One line per failed check, saying by how much it missed."""
+    lines = []
+    for check in verdict["checks"]:
+        if check["status"] == "fail":
+            value = "n/a" if check["value"] is None else f"{check['value']:.4g}"
+            by = "" if check["margin"] is None else f", outside the limit by {abs(check['margin']):.4g}"
+            lines.append(f"{check['name']}: measured {value}{by} ({check['detail']})")
+    return lines
