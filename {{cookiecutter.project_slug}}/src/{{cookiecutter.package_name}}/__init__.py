@@ -1,3 +1,3 @@
-"""{{ cookiecutter.description }}"""
+"""{{ cookiecutter.project_name }}: data contract, training, validation gate, tracking and report."""
 
 __version__ = "0.1.0"

@@ -54,8 +54,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     params, schema = _context()
     paths = params.paths
-    metrics = evaluate.run(train.load(paths.model), pd.read_parquet(paths.test), schema, params.evaluate,
-                           paths.metrics, paths.slices, paths.plots)
+    metrics = evaluate.run(
+        train.load(paths.model),
+        pd.read_parquet(paths.test),
+        schema,
+        params.evaluate,
+        paths.metrics,
+        paths.slices,
+        paths.plots,
+    )
     print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 0
 
@@ -69,8 +76,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     params, schema = _context()
     paths = params.paths
     origin = {"git_commit": lineage.git_commit(), **lineage.data_lineage(paths.raw, {"data.train": paths.train})}
-    parity = export.run(train.load(paths.model), pd.read_parquet(paths.test), schema, params.export, paths.onnx,
-                        paths.metadata, paths.parity, origin)
+    parity = export.run(
+        train.load(paths.model),
+        pd.read_parquet(paths.test),
+        schema,
+        params.export,
+        paths.onnx,
+        paths.metadata,
+        paths.parity,
+        origin,
+    )
     print(f"exported {paths.onnx} (parity: {parity})")
     return 0
 
@@ -83,8 +98,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     params, schema = _context()
     paths = params.paths
-    verdict = validate.run(paths.metrics, paths.slices, paths.parity, paths.onnx, pd.read_parquet(paths.test), schema,
-                           params.gate, params.evaluate.min_slice_size, paths.verdict)
+    verdict = validate.run(
+        paths.metrics,
+        paths.slices,
+        paths.parity,
+        paths.onnx,
+        pd.read_parquet(paths.test),
+        schema,
+        params.gate,
+        params.evaluate.min_slice_size,
+        paths.verdict,
+    )
     print(f"gate {'passed' if verdict['passed'] else 'FAILED'} -> {paths.verdict}")
     for line in validate.failures(verdict):
         print(f"  failed: {line}")
@@ -113,8 +137,11 @@ def cmd_track(args: argparse.Namespace) -> int:
     from {{ cookiecutter.package_name }} import lineage, tracking
 
     params, _ = _context()
-    tags = {"git.commit": lineage.git_commit() or "none", "git.dirty": str(lineage.git_dirty()).lower(),
-            **lineage.data_lineage(params.paths.raw, tracking.lineage_files(params))}
+    tags = {
+        "git.commit": lineage.git_commit() or "none",
+        "git.dirty": str(lineage.git_dirty()).lower(),
+        **lineage.data_lineage(params.paths.raw, tracking.lineage_files(params)),
+    }
     record = tracking.log_run(params, yaml.safe_load(PARAMS_FILE.read_text()), tags)
     print(f"logged MLflow run {record['run_id']} to {record['tracking_uri']}")
     return 0
@@ -185,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; known errors print one clear message and exit 1 (2 for usage errors)."""
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except (ConfigError, DataContractError, PermissionError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

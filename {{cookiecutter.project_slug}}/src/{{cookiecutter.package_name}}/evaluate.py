@@ -18,10 +18,21 @@ from {{ cookiecutter.package_name }}.io import atomic_path, write_json
 from {{ cookiecutter.package_name }}.schema import Schema
 
 # Direction of every metric this project computes: the gate and the report read it from here.
-HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "f1_macro": True, "roc_auc": True,
-                    "average_precision": True, "log_loss": False, "r2": True, "rmse": False, "mae": False}
-PLOT_FILES = {"classification": ("roc.csv", "precision_recall.csv", "confusion.csv"),
-              "regression": ("predictions.csv",)}
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1_macro": True,
+    "roc_auc": True,
+    "average_precision": True,
+    "log_loss": False,
+    "r2": True,
+    "rmse": False,
+    "mae": False,
+}
+PLOT_FILES = {
+    "classification": ("roc.csv", "precision_recall.csv", "confusion.csv"),
+    "regression": ("predictions.csv",),
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,9 @@ def slice_metrics(frame: pd.DataFrame, pred: Predictions, schema: Schema) -> dic
         for category in sorted(set(values)):
             mask = values == category
             part = Predictions(
-                pred.actual[mask], pred.predicted[mask], None if pred.scores is None else pred.scores[mask],
+                pred.actual[mask],
+                pred.predicted[mask],
+                None if pred.scores is None else pred.scores[mask],
                 pred.classes,
             )
             groups[category] = {"n": int(mask.sum()), **compute(part, schema)}
@@ -101,9 +114,11 @@ def plot_tables(pred: Predictions, schema: Schema, params: EvaluateParams) -> di
     """The tables DVC plots (and the report) draw, keyed by file name."""
     if schema.target.kind == "regression":
         actual = pred.actual.to_numpy()
-        return {"predictions.csv": pd.DataFrame(
-            {"actual": actual, "predicted": pred.predicted, "residual": actual - pred.predicted}
-        )}
+        return {
+            "predictions.csv": pd.DataFrame(
+                {"actual": actual, "predicted": pred.predicted, "residual": actual - pred.predicted}
+            )
+        }
     truth, score = _positive_scores(pred, schema)
     fpr, tpr, _ = skm.roc_curve(truth, score)
     precision, recall, _ = skm.precision_recall_curve(truth, score)
@@ -115,8 +130,15 @@ def plot_tables(pred: Predictions, schema: Schema, params: EvaluateParams) -> di
     }
 
 
-def run(model: Pipeline, test: pd.DataFrame, schema: Schema, params: EvaluateParams, metrics_path: Path,
-        slices_path: Path, plots_dir: Path) -> dict[str, float]:
+def run(
+    model: Pipeline,
+    test: pd.DataFrame,
+    schema: Schema,
+    params: EvaluateParams,
+    metrics_path: Path,
+    slices_path: Path,
+    plots_dir: Path,
+) -> dict[str, float]:
     """Evaluate on the test table and write metrics, slice metrics and plot data."""
     pred = predict(model, test, schema)
     headline = compute(pred, schema)

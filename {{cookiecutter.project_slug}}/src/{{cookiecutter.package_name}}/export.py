@@ -29,7 +29,9 @@ METADATA_FORMAT = 1
 
 def convert(model: Pipeline, schema: Schema, params: ExportParams) -> onnx.ModelProto:
     """The ONNX graph of the fitted pipeline: one ``[n, 1]`` input per feature."""
-    inputs = [(f.name, FloatTensorType([None, 1]) if f.numeric else StringTensorType([None, 1])) for f in schema.features]
+    inputs = [
+        (f.name, FloatTensorType([None, 1]) if f.numeric else StringTensorType([None, 1])) for f in schema.features
+    ]
     options = {id(model): {"zipmap": False}} if schema.target.kind == "classification" else None
     proto: onnx.ModelProto = convert_sklearn(model, initial_types=inputs, target_opset=params.opset, options=options)
     onnx.checker.check_model(proto)
@@ -95,8 +97,9 @@ def golden(sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema, count
     return samples
 
 
-def metadata(proto: onnx.ModelProto, model: Pipeline, schema: Schema, samples: list[dict[str, Any]],
-             lineage: dict[str, Any]) -> dict[str, Any]:
+def metadata(
+    proto: onnx.ModelProto, model: Pipeline, schema: Schema, samples: list[dict[str, Any]], lineage: dict[str, Any]
+) -> dict[str, Any]:
     """Everything the server needs to know about the model besides its graph."""
     return {
         "format": METADATA_FORMAT,
@@ -117,8 +120,16 @@ def metadata(proto: onnx.ModelProto, model: Pipeline, schema: Schema, samples: l
     }
 
 
-def run(model: Pipeline, test: pd.DataFrame, schema: Schema, params: ExportParams, onnx_path: Path,
-        metadata_path: Path, parity_path: Path, lineage: dict[str, Any]) -> dict[str, Any]:
+def run(
+    model: Pipeline,
+    test: pd.DataFrame,
+    schema: Schema,
+    params: ExportParams,
+    onnx_path: Path,
+    metadata_path: Path,
+    parity_path: Path,
+    lineage: dict[str, Any],
+) -> dict[str, Any]:
     """Convert, check, and write the ONNX model, its metadata and the parity figures."""
     proto = convert(model, schema, params)
     model_bytes = proto.SerializeToString()

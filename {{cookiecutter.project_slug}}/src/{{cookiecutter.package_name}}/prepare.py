@@ -45,9 +45,9 @@ def read_raw(path: Path) -> pd.DataFrame:
         raise DataContractError(path, [f"the file is not valid CSV: {exc}"]) from None
 
 
-def _check_numeric(name: str, text: pd.Series, kind: str, low: float | None, high: float | None) -> tuple[
-    pd.Series, list[str]
-]:
+def _check_numeric(
+    name: str, text: pd.Series, kind: str, low: float | None, high: float | None
+) -> tuple[pd.Series, list[str]]:
     problems: list[str] = []
     values = pd.to_numeric(text, errors="coerce")
     unparsable = text.notna() & values.isna()
@@ -138,7 +138,8 @@ def split(frame: pd.DataFrame, schema: Schema, params: DataParams) -> Split:
         rare = counts[counts < 2]
         if not rare.empty:
             raise DataContractError(
-                Path("(split)"), [f"label {label!r} has only {n} row: a stratified split needs 2" for label, n in rare.items()]
+                Path("(split)"),
+                [f"label {label!r} has only {n} row: a stratified split needs 2" for label, n in rare.items()],
             )
     try:
         train, test = train_test_split(frame, test_size=params.test_size, random_state=params.seed, stratify=stratify)
@@ -159,8 +160,12 @@ def profile(frame: pd.DataFrame, splits: Split, schema: Schema, raw: Path) -> di
         summary["labels"] = {label: int(counts.get(label, 0)) for label in schema.target.labels}
     else:
         values = frame[schema.target.name]
-        summary["target"] = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
-                             "max": float(values.max())}
+        summary["target"] = {
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
     return summary
 
 

@@ -62,7 +62,9 @@ def _delta(name: str, new: float | None, old: float | None) -> str:
 def metrics_section(metrics: dict[str, float], baseline: dict[str, float] | None, ref: str) -> str:
     """Each metric on the baseline and here, with the change."""
     base = baseline or {}
-    rows = [[name, base.get(name), value, _delta(name, value, base.get(name))] for name, value in sorted(metrics.items())]
+    rows = [
+        [name, base.get(name), value, _delta(name, value, base.get(name))] for name, value in sorted(metrics.items())
+    ]
     note = "" if baseline else f"\n\n_No committed metrics on `{ref}` yet: this is the first baseline._"
     return f"### Metrics (test set)\n\n{table(['metric', ref, 'this change', 'change'], rows)}{note}"
 
@@ -98,13 +100,16 @@ def _curve(csv: str | None, x: str, y: str, grid: np.ndarray) -> np.ndarray | No
     if not csv:
         return None
     frame = pd.read_csv(io.StringIO(csv)).sort_values([x, y])
-    return np.interp(grid, frame[x].to_numpy(), frame[y].to_numpy())
+    curve: np.ndarray = np.interp(grid, frame[x].to_numpy(), frame[y].to_numpy())
+    return curve
 
 
 def _line_chart(title: str, x: str, y: str, lines: list[np.ndarray]) -> str:
     body = "\n".join(f"    line {_series(line)}" for line in lines)
-    return (f"```mermaid\nxychart-beta\n    title \"{title}\"\n    x-axis \"{x}\" 0 --> 1\n"
-            f"    y-axis \"{y}\" 0 --> 1\n{body}\n```")
+    return (
+        f'```mermaid\nxychart-beta\n    title "{title}"\n    x-axis "{x}" 0 --> 1\n'
+        f'    y-axis "{y}" 0 --> 1\n{body}\n```'
+    )
 
 
 def curves_section(plots: Path, commit: str | None, ref: str, points: int) -> str:
@@ -137,23 +142,24 @@ def regression_section(plots: Path, points: int) -> str:
     grouped = frame.groupby(deciles, observed=True)[["actual", "predicted"]].mean()
     low, high = float(grouped.min().min()), float(grouped.max().max())
     calibration = (
-        f"```mermaid\nxychart-beta\n    title \"Mean predicted (first line) vs mean actual (second) by decile\"\n"
-        f"    x-axis \"decile of actual value\" [{', '.join(str(i + 1) for i in range(len(grouped)))}]\n"
-        f"    y-axis \"value\" {low:.4g} --> {high:.4g}\n    line {_series(grouped['predicted'].to_numpy())}\n"
+        f'```mermaid\nxychart-beta\n    title "Mean predicted (first line) vs mean actual (second) by decile"\n'
+        f'    x-axis "decile of actual value" [{", ".join(str(i + 1) for i in range(len(grouped)))}]\n'
+        f'    y-axis "value" {low:.4g} --> {high:.4g}\n    line {_series(grouped["predicted"].to_numpy())}\n'
         f"    line {_series(grouped['actual'].to_numpy())}\n```"
     )
     counts, edges = np.histogram(frame["residual"], bins=min(points, 30))
     centres = (edges[:-1] + edges[1:]) / 2
     histogram = (
-        f"```mermaid\nxychart-beta\n    title \"Residuals (actual - predicted)\"\n"
-        f"    x-axis \"residual\" [{', '.join(f'{c:.3g}' for c in centres)}]\n"
-        f"    y-axis \"rows\" 0 --> {int(counts.max())}\n    bar [{', '.join(str(int(c)) for c in counts)}]\n```"
+        f'```mermaid\nxychart-beta\n    title "Residuals (actual - predicted)"\n'
+        f'    x-axis "residual" [{", ".join(f"{c:.3g}" for c in centres)}]\n'
+        f'    y-axis "rows" 0 --> {int(counts.max())}\n    bar [{", ".join(str(int(c)) for c in counts)}]\n```'
     )
     return f"{calibration}\n\n{histogram}"
 
 
-def lineage_section(profile: dict[str, Any], baseline: dict[str, Any] | None, ref: str, run: dict[str, Any],
-                    commit: str | None) -> str:
+def lineage_section(
+    profile: dict[str, Any], baseline: dict[str, Any] | None, ref: str, run: dict[str, Any], commit: str | None
+) -> str:
     """What data this model was trained on, and what changed against the baseline."""
     if baseline is None:
         changed = f"no data profile on `{ref}` to compare with"
@@ -166,9 +172,13 @@ def lineage_section(profile: dict[str, Any], baseline: dict[str, Any] | None, re
         rows.append([f"rows: {split}", ((baseline or {}).get("rows") or {}).get(split), count])
     for label, count in (profile.get("labels") or {}).items():
         rows.append([f"label `{label}`", ((baseline or {}).get("labels") or {}).get(label), count])
-    link = f"[MLflow run `{run['run_id'][:12]}`]({run['url']})" if run.get("url") else (
-        f"MLflow run `{run['run_id']}` in `{run['tracking_uri']}` (open it with `mlflow ui --backend-store-uri "
-        f"{run['tracking_uri']}`)"
+    link = (
+        f"[MLflow run `{run['run_id'][:12]}`]({run['url']})"
+        if run.get("url")
+        else (
+            f"MLflow run `{run['run_id']}` in `{run['tracking_uri']}` (open it with `mlflow ui --backend-store-uri "
+            f"{run['tracking_uri']}`)"
+        )
     )
     return (
         f"### Data lineage\n\nData {changed}.\n\n{table(['', ref, 'this change'], rows)}\n\n"
@@ -192,8 +202,12 @@ def images(plots: Path, out_dir: Path, schema: Schema) -> list[str]:
     for name, x, y in specs:
         frame = pd.read_csv(plots / name)
         fig, ax = plt.subplots(figsize=(4, 4))
-        ax.plot(frame[x], frame[y], marker="" if schema.target.kind == "classification" else ".", linestyle="-"
-                if schema.target.kind == "classification" else "")
+        ax.plot(
+            frame[x],
+            frame[y],
+            marker="" if schema.target.kind == "classification" else ".",
+            linestyle="-" if schema.target.kind == "classification" else "",
+        )
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         target = out_dir / name.replace(".csv", ".png")
@@ -204,6 +218,10 @@ def images(plots: Path, out_dir: Path, schema: Schema) -> list[str]:
     return lines
 
 
+def _without_paths(params: Any) -> Any:
+    return {k: v for k, v in params.items() if k != "paths"} if isinstance(params, dict) else params
+
+
 def build(params: Params, schema: Schema, title: str) -> str:
     """The whole report as Markdown."""
     paths = params.paths
@@ -212,12 +230,11 @@ def build(params: Params, schema: Schema, title: str) -> str:
     commit = verdict["baseline"]["commit"]
     raw_params = yaml.safe_load(PARAMS_FILE.read_text())
     base_params = lineage.yaml_at(commit, PARAMS_FILE)
-    strip = (lambda p: {k: v for k, v in p.items() if k != "paths"} if isinstance(p, dict) else p)
     sections = [
         f"## {title}",
         verdict_section(verdict),
         metrics_section(read_json(paths.metrics), verdict["baseline"]["metrics"], ref),
-        params_section(strip(raw_params), strip(base_params), ref),
+        params_section(_without_paths(raw_params), _without_paths(base_params), ref),
         slices_section(read_json(paths.slices), params.evaluate.min_slice_size),
         "### Plots",
     ]
@@ -229,8 +246,15 @@ def build(params: Params, schema: Schema, title: str) -> str:
         sections.append(regression_section(paths.plots, params.evaluate.curve_points))
     if params.report.images:
         sections.append("\n".join(images(paths.plots, paths.report.parent, schema)))
-    sections.append(lineage_section(read_json(paths.data_profile), lineage.json_at(commit, paths.data_profile), ref,
-                                    read_json(paths.run), lineage.git_commit()))
+    sections.append(
+        lineage_section(
+            read_json(paths.data_profile),
+            lineage.json_at(commit, paths.data_profile),
+            ref,
+            read_json(paths.run),
+            lineage.git_commit(),
+        )
+    )
     return "\n\n".join(s for s in sections if s) + "\n"
 
 

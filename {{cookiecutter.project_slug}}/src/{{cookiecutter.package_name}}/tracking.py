@@ -58,9 +58,9 @@ def log_run(params: Params, raw_params: dict[str, Any], lineage_tags: dict[str, 
         mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
         mlflow.log_metrics({f"parity.{k}": v for k, v in read_json(paths.parity).items()})
         mlflow.log_metrics({f"latency.{k}": v for k, v in verdict["latency"].items()})
-        mlflow.log_metrics({
-            f"slice.{k}": v for k, v in flatten(slices).items() if isinstance(v, int | float) and not k.endswith(".n")
-        })
+        mlflow.log_metrics(
+            {f"slice.{k}": v for k, v in flatten(slices).items() if isinstance(v, int | float) and not k.endswith(".n")}
+        )
         mlflow.set_tags({**lineage_tags, "gate.passed": str(verdict["passed"]).lower()})
         info = mlflow.onnx.log_model(onnx.load(str(paths.onnx)), name="model", pip_requirements=SERVING_REQUIREMENTS)
         for path in (paths.metadata, paths.verdict, paths.schema_, paths.data_profile, paths.model):
@@ -88,11 +88,13 @@ def register(params: Params, alias: str, *, allow_failed_gate: bool = False) -> 
     mlflow.set_tracking_uri(run["tracking_uri"])
     client = MlflowClient()
     source_run = client.get_run(run["run_id"])
-    version = mlflow.register_model(run["model_uri"], params.mlflow.registered_model,
-                                    tags={k: v for k, v in source_run.data.tags.items() if not k.startswith("mlflow.")})
+    version = mlflow.register_model(
+        run["model_uri"],
+        params.mlflow.registered_model,
+        tags={k: v for k, v in source_run.data.tags.items() if not k.startswith("mlflow.")},
+    )
     client.set_registered_model_alias(params.mlflow.registered_model, alias, version.version)
-    return {"name": params.mlflow.registered_model, "version": version.version, "alias": alias,
-            "run_id": run["run_id"]}
+    return {"name": params.mlflow.registered_model, "version": version.version, "alias": alias, "run_id": run["run_id"]}
 
 
 def lineage_files(params: Params) -> dict[str, Path]:

@@ -61,8 +61,9 @@ def threshold_checks(metrics: dict[str, float], params: GateParams) -> list[Chec
     return checks
 
 
-def regression_checks(metrics: dict[str, float], baseline: dict[str, float] | None, ref: str,
-                      params: GateParams) -> list[Check]:
+def regression_checks(
+    metrics: dict[str, float], baseline: dict[str, float] | None, ref: str, params: GateParams
+) -> list[Check]:
     """No metric may worsen against the baseline by more than allowed."""
     checks = []
     for name, allowed in params.max_regression.items():
@@ -88,18 +89,35 @@ def slice_checks(slices: dict[str, dict[str, dict[str, Any]]], params: GateParam
                 continue
             best, worst = max(sized, key=sized.__getitem__), min(sized, key=sized.__getitem__)
             gap = sized[best] - sized[worst]
-            checks.append(_bounded(label, gap, allowed, upper=True, detail=f"{best} {sized[best]:.3f} vs "
-                                                                          f"{worst} {sized[worst]:.3f}"))
+            checks.append(
+                _bounded(
+                    label, gap, allowed, upper=True, detail=f"{best} {sized[best]:.3f} vs {worst} {sized[worst]:.3f}"
+                )
+            )
     return checks
 
 
 def parity_checks(parity: dict[str, Any], params: GateParams) -> list[Check]:
     """ONNX must reproduce scikit-learn."""
-    checks = [_bounded("ONNX parity: max difference", parity["max_diff"], params.parity.max_diff, upper=True,
-                       detail=f"on {parity['rows']} test rows")]
+    checks = [
+        _bounded(
+            "ONNX parity: max difference",
+            parity["max_diff"],
+            params.parity.max_diff,
+            upper=True,
+            detail=f"on {parity['rows']} test rows",
+        )
+    ]
     if "label_agreement" in parity:
-        checks.append(_bounded("ONNX parity: label agreement", parity["label_agreement"],
-                               params.parity.min_label_agreement, upper=False, detail="share of identical labels"))
+        checks.append(
+            _bounded(
+                "ONNX parity: label agreement",
+                parity["label_agreement"],
+                params.parity.min_label_agreement,
+                upper=False,
+                detail="share of identical labels",
+            )
+        )
     return checks
 
 
@@ -117,25 +135,41 @@ def measure_latency(sess: ort.InferenceSession, test: pd.DataFrame, schema: Sche
     return {"p50_ms": float(np.percentile(timings, 50)), "p99_ms": float(np.percentile(timings, 99))}
 
 
-def runtime_checks(onnx_path: Path, test: pd.DataFrame, schema: Schema, params: GateParams) -> tuple[
-    list[Check], dict[str, float]
-]:
+def runtime_checks(
+    onnx_path: Path, test: pd.DataFrame, schema: Schema, params: GateParams
+) -> tuple[list[Check], dict[str, float]]:
     """Model size, and latency under the serving runtime."""
     size_mb = onnx_path.stat().st_size / 1e6
     checks = [_bounded("model size (MB)", size_mb, params.max_model_mb, upper=True, detail=onnx_path.name)]
     try:
         sess = session(onnx_path.read_bytes())
-    except Exception as exc:  # noqa: BLE001 - any load failure is a failed check, with its reason
+    except Exception as exc:  # any load failure is a failed check, with its reason
         checks.append(Check("loads in onnxruntime", "fail", None, None, None, str(exc)))
         return checks, {}
     latency = measure_latency(sess, test, schema, params.latency_runs)
-    checks.append(_bounded("latency p99 (ms, batch 1)", latency["p99_ms"], params.max_latency_ms, upper=True,
-                           detail=f"p50 {latency['p50_ms']:.3f} ms over {params.latency_runs} runs"))
+    checks.append(
+        _bounded(
+            "latency p99 (ms, batch 1)",
+            latency["p99_ms"],
+            params.max_latency_ms,
+            upper=True,
+            detail=f"p50 {latency['p50_ms']:.3f} ms over {params.latency_runs} runs",
+        )
+    )
     return checks, latency
 
 
-def run(metrics_path: Path, slices_path: Path, parity_path: Path, onnx_path: Path, test: pd.DataFrame, schema: Schema,
-        params: GateParams, min_slice_size: int, verdict_path: Path) -> dict[str, Any]:
+def run(
+    metrics_path: Path,
+    slices_path: Path,
+    parity_path: Path,
+    onnx_path: Path,
+    test: pd.DataFrame,
+    schema: Schema,
+    params: GateParams,
+    min_slice_size: int,
+    verdict_path: Path,
+) -> dict[str, Any]:
     """Run every check and write the verdict."""
     metrics = read_json(metrics_path)
     commit = lineage.resolve_ref(params.baseline_ref)
