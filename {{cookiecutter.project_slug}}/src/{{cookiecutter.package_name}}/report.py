@@ -24,6 +24,7 @@ from {{ cookiecutter.package_name }}.tracking import flatten
 
 RESULT = {"pass": "✅ pass", "fail": "❌ **fail**", "skip": "➖ skipped"}
 MAX_ROWS = 40
+SLICE_METRICS = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2")  # the columns shown per slice
 
 
 def _fmt(value: Any) -> str:
@@ -80,13 +81,13 @@ def params_section(current: dict[str, Any], baseline: dict[str, Any] | None, ref
     return f"### Parameters changed\n\n{table(['parameter', ref, 'this change'], changed)}"
 
 
-def slices_section(slices: dict[str, dict[str, dict[str, Any]]], min_size: int) -> str:
+def slices_section(slices: dict[str, dict[str, dict[str, Any]]], min_size: int, gated: set[str]) -> str:
     """Per-slice metrics, so a gain on average cannot hide a loss for a group."""
     if not slices:
         return ""
     parts = ["### Slices", "", f"Slices with fewer than {min_size} test rows are shown but not gated."]
     for column, groups in slices.items():
-        names = sorted({k for g in groups.values() for k in g if k != "n"})
+        names = sorted({k for g in groups.values() for k in g if k in SLICE_METRICS or k in gated})
         rows = [[category, g["n"], *(g.get(n) for n in names)] for category, g in groups.items()]
         parts += ["", f"**{column}**", "", table(["category", "rows", *names], rows[:MAX_ROWS])]
     return "\n".join(parts)
@@ -181,7 +182,7 @@ def lineage_section(
         )
     )
     return (
-        f"### Data lineage\n\nData {changed}.\n\n{table(['', ref, 'this change'], rows)}\n\n"
+        f"### Data lineage\n\nRaw data: {changed}.\n\n{table(['', ref, 'this change'], rows)}\n\n"
         f"- Code: commit `{commit or 'uncommitted'}`\n- {link}\n"
         f"- Reproduce: `git checkout {(commit or 'HEAD')[:12]} && dvc pull && dvc repro`"
     )
@@ -235,7 +236,7 @@ def build(params: Params, schema: Schema, title: str) -> str:
         verdict_section(verdict),
         metrics_section(read_json(paths.metrics), verdict["baseline"]["metrics"], ref),
         params_section(_without_paths(raw_params), _without_paths(base_params), ref),
-        slices_section(read_json(paths.slices), params.evaluate.min_slice_size),
+        slices_section(read_json(paths.slices), params.evaluate.min_slice_size, set(params.gate.max_slice_gap)),
         "### Plots",
     ]
     if schema.target.kind == "classification":

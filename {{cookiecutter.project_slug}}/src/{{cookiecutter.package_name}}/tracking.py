@@ -8,6 +8,7 @@ stages.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def _metric_name(name: str) -> str:
+    """MLflow accepts only alphanumerics and ``_-. :/`` in metric names; category values may hold anything."""
+    return re.sub(r"[^\w\-. :/]", "_", name)
 
 
 def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
@@ -59,7 +65,11 @@ def log_run(params: Params, raw_params: dict[str, Any], lineage_tags: dict[str, 
         mlflow.log_metrics({f"parity.{k}": v for k, v in read_json(paths.parity).items()})
         mlflow.log_metrics({f"latency.{k}": v for k, v in verdict["latency"].items()})
         mlflow.log_metrics(
-            {f"slice.{k}": v for k, v in flatten(slices).items() if isinstance(v, int | float) and not k.endswith(".n")}
+            {
+                _metric_name(f"slice.{k}"): v
+                for k, v in flatten(slices).items()
+                if isinstance(v, int | float) and not k.endswith(".n")
+            }
         )
         mlflow.set_tags({**lineage_tags, "gate.passed": str(verdict["passed"]).lower()})
         info = mlflow.onnx.log_model(onnx.load(str(paths.onnx)), name="model", pip_requirements=SERVING_REQUIREMENTS)

@@ -70,7 +70,7 @@ def regression_checks(
         value = _metric(metrics, name, "gate.max_regression")
         label = f"{name} vs {ref} (worsening <= {allowed:g})"
         if not baseline or name not in baseline:
-            checks.append(Check(label, "skip", value, allowed, None, f"no committed {name} on {ref}"))
+            checks.append(Check(label, "skip", None, allowed, None, f"no committed {name} on {ref}"))
             continue
         worsening = baseline[name] - value if HIGHER_IS_BETTER[name] else value - baseline[name]
         checks.append(_bounded(label, worsening, allowed, upper=True, detail=f"{ref}: {baseline[name]:.4g}"))
