@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -98,7 +99,8 @@ def place_dataset() -> str:
         shutil.copyfile(sample / "schema.yaml", SCHEMA)
         source = f"the embedded {ANSWERS['task']} sample"
     else:
-        source_path = Path(ANSWERS["dataset"]).expanduser().resolve()
+        # Hooks run inside the new project; a relative path is relative to where cookiecutter was started.
+        source_path = (Path(os.environ.get("PWD") or os.getcwd()) / Path(ANSWERS["dataset"]).expanduser()).resolve()
         shutil.copyfile(source_path, RAW)
         schema = infer_schema(RAW, ANSWERS["target_column"], ANSWERS["task"])
         SCHEMA.write_text(HEADER.format(source=source_path.name) + yaml.safe_dump(schema, sort_keys=False))

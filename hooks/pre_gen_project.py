@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import keyword
+import os
 import re
 import sys
 from pathlib import Path
@@ -31,6 +32,11 @@ IMAGE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?
 
 # Every answer, passed as one JSON string so no value can break this script's syntax.
 ANSWERS = {k: str(v) for k, v in json.loads({{ cookiecutter | tojson | tojson }}).items()}
+
+
+def invocation_dir() -> Path:
+    """Where cookiecutter was started: hooks run inside the new project, so relative paths resolve against PWD."""
+    return Path(os.environ.get("PWD") or os.getcwd())
 
 
 def check_names(a: dict[str, str]) -> list[str]:
@@ -71,7 +77,7 @@ def check_dataset(a: dict[str, str]) -> list[str]:
     """The embedded sample, or a readable CSV holding the target column with usable values."""
     if a["dataset"] == "embedded":
         return []
-    path = Path(a["dataset"]).expanduser()
+    path = invocation_dir() / Path(a["dataset"]).expanduser()
     target = a["target_column"]
     if not path.is_file():
         return [f"dataset {a['dataset']!r} is neither 'embedded' nor an existing CSV file"]

@@ -17,10 +17,13 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 def bake(output_dir: Path, answers: dict[str, Any] | None = None, *, overwrite: bool = False) -> Path:
     """Render the template into ``output_dir`` without prompting; return the generated project's path."""
     output_dir.mkdir(parents=True, exist_ok=True)
+    answers = dict(answers or {})
+    if answers.get("dataset", "embedded") != "embedded":
+        answers["dataset"] = str(Path(answers["dataset"]).expanduser().resolve())
     project = cookiecutter(
         str(TEMPLATE),
         no_input=True,
-        extra_context=dict(answers or {}),
+        extra_context=answers,
         output_dir=str(output_dir),
         overwrite_if_exists=overwrite,
         accept_hooks=True,

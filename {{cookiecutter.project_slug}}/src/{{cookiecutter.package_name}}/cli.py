@@ -14,7 +14,7 @@ from pathlib import Path
 from {{ cookiecutter.package_name }}.config import PARAMS_FILE, ConfigError, Params, load_params
 from {{ cookiecutter.package_name }}.schema import DataContractError, Schema, load_schema
 
-PROJECT = "{{ cookiecutter.project_name }}"
+PROJECT = {{ cookiecutter.project_name | tojson }}
 
 
 def _context() -> tuple[Params, Schema]:
