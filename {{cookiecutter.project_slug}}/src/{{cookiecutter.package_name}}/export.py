@@ -34,8 +34,22 @@ def convert(model: Pipeline, schema: Schema, params: ExportParams) -> onnx.Model
     ]
     options = {id(model): {"zipmap": False}} if schema.target.kind == "classification" else None
     proto: onnx.ModelProto = convert_sklearn(model, initial_types=inputs, target_opset=params.opset, options=options)
+    _restore_input_names(proto, schema)
     onnx.checker.check_model(proto)
     return proto
+
+
+def _restore_input_names(proto: onnx.ModelProto, schema: Schema) -> None:
+    """Give the graph inputs back the schema's names, which the feeds, the metadata and the server use.
+
+    skl2onnx turns input names into identifiers (``"monthly charges"`` becomes ``monthly_charges``).
+    """
+    renamed = {i.name: f.name for i, f in zip(proto.graph.input, schema.features, strict=True) if i.name != f.name}
+    for value in proto.graph.input:
+        value.name = renamed.get(value.name, value.name)
+    for node in proto.graph.node:
+        for index, name in enumerate(node.input):
+            node.input[index] = renamed.get(name, name)
 
 
 def session(model_bytes: bytes) -> ort.InferenceSession:

@@ -44,6 +44,7 @@ def build(schema: Schema, params: TrainParams) -> Pipeline:
     estimator = estimator_class()
     try:
         estimator.set_params(**params.hyperparams())
+        estimator._validate_params()  # values as well as names, before any data is read
     except ValueError as exc:
         raise ConfigError(f"params.yaml train.{params.model}: {exc}") from None
     if "random_state" in estimator.get_params():

@@ -1,0 +1,165 @@
+"""End to end, with the real components: ``dvc repro`` in a git copy of the project, a real MLflow tracking server
+and model registry, and DVC remotes in a local folder and in an S3-compatible server (moto).
+
+The pipeline is reproduced once per session (see ``reproduced`` in conftest.py) and every test here reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+from conftest import BIN, PACKAGE, Reproduced, free_port, git, run, tracked_outputs
+
+from {{ cookiecutter.package_name }}.io import read_json
+from {{ cookiecutter.package_name }}.tracking import flatten
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+pytestmark = pytest.mark.slow
+UP_TO_DATE = "Data and pipelines are up to date."
+
+
+def test_pipeline_ran_every_stage(reproduced: Reproduced) -> None:
+    stages = yaml.safe_load((reproduced.root / "dvc.yaml").read_text())["stages"]
+
+    for stage in stages:
+        assert f"Running stage '{stage}'" in reproduced.output, stage
+    settings = reproduced.params
+    for path in (settings.paths.metrics, settings.paths.verdict, settings.paths.run, settings.paths.report):
+        assert (reproduced.root / path).is_file(), path
+    assert (reproduced.root / "dvc.lock").is_file()
+
+
+def test_run_is_tracked_and_registered_in_mlflow(reproduced: Reproduced) -> None:
+    from mlflow import MlflowClient  # imported here: collecting the fast tests should not pay for it
+
+    root, settings = reproduced.root, reproduced.params
+    record = read_json(root / settings.paths.run)
+    verdict = read_json(root / settings.paths.verdict)
+    client = MlflowClient(tracking_uri=reproduced.tracking_uri)
+
+    assert record["tracking_uri"] == reproduced.tracking_uri
+    assert record["url"].startswith(f"{reproduced.tracking_uri}/#/experiments/{record['experiment_id']}/runs/")
+    run_ = client.get_run(record["run_id"])
+    assert client.get_experiment(run_.info.experiment_id).name == settings.mlflow.experiment
+
+    # params: every setting but the paths, flattened
+    raw_params = yaml.safe_load((root / "params.yaml").read_text())
+    expected_params = {k: str(v) for k, v in flatten(raw_params).items() if not k.startswith("paths.")}
+    assert run_.data.params == expected_params
+
+    # metrics: the test-set metrics, parity and latency
+    for name, value in read_json(root / settings.paths.metrics).items():
+        assert run_.data.metrics[name] == pytest.approx(value), name
+    assert run_.data.metrics["parity.max_diff"] == pytest.approx(read_json(root / settings.paths.parity)["max_diff"])
+    assert run_.data.metrics["latency.p99_ms"] == pytest.approx(verdict["latency"]["p99_ms"])
+
+    # lineage tags: the commit that ran and the DVC hash of the raw data
+    dvc_file = root / settings.paths.raw.with_name(settings.paths.raw.name + ".dvc")
+    raw_md5 = yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
+    tags = run_.data.tags
+    assert tags["git.commit"] == reproduced.commit
+    assert tags["data.raw.dvc_md5"] == raw_md5
+    assert tags["data.raw.md5"] == raw_md5
+    assert tags["gate.passed"] == str(verdict["passed"]).lower()
+    artifacts = {Path(a.path).name for a in client.list_artifacts(run_.info.run_id, "pipeline")}
+    assert {settings.paths.metadata.name, settings.paths.verdict.name, settings.paths.schema_.name} <= artifacts
+
+    # register: a new version of the registered model, with the alias pointing at this run
+    # (a gate that fails on the project's real data is the data's business, not this test's)
+    flags = [] if verdict["passed"] else ["--allow-failed-gate"]
+    result = reproduced.run(BIN / PACKAGE, "register", "--alias", "challenger", *flags)
+    assert f"registered {settings.mlflow.registered_model} version " in result.stdout
+    version = client.get_model_version_by_alias(settings.mlflow.registered_model, "challenger")
+    assert version.run_id == record["run_id"]
+    assert f"version {version.version} as @challenger" in result.stdout
+    assert version.tags["git.commit"] == reproduced.commit
+    assert version.tags["data.raw.dvc_md5"] == raw_md5
+
+
+def _round_trip(
+    project: Reproduced, clone: Path, remote_config: dict[str, str], env: dict[str, str] | None = None
+) -> None:
+    """Push the project to a remote, clone it with git, pull it with DVC, and check the clone has nothing to do."""
+    env = env or project.env
+    dvc = BIN / "dvc"
+    (project.root / ".dvc" / "config.local").unlink(missing_ok=True)  # the other remote test's settings
+    for key, value in remote_config.items():
+        run([dvc, "remote", "modify", "--local", "storage", key, value], project.root, env)
+    pushed = run([dvc, "push"], project.root, env)
+    assert "pushed" in pushed.stdout
+
+    run(["git", "clone", "--quiet", project.root, clone], clone.parent, env)
+    settings = project.params
+    assert not (clone / settings.paths.raw).exists()
+    assert not (clone / settings.paths.onnx).exists()
+    for key, value in remote_config.items():
+        run([dvc, "remote", "modify", "--local", "storage", key, value], clone, env)
+    run([dvc, "pull"], clone, env)
+
+    assert tracked_outputs(clone, settings) == tracked_outputs(project.root, settings)
+    assert UP_TO_DATE in run([dvc, "status"], clone, env).stdout
+    repro = run([dvc, "repro"], clone, env)
+    assert UP_TO_DATE in repro.stdout
+    assert "Running stage" not in repro.stdout
+    assert not git(clone, "status", "--porcelain")
+
+
+def test_dvc_push_and_pull_through_a_local_remote(pushed: Reproduced, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+
+    _round_trip(pushed, tmp_path / "clone", {"url": str(remote)})
+
+    assert len([p for p in remote.rglob("*") if p.is_file()]) >= len(tracked_outputs(pushed.root, pushed.params))
+
+
+@pytest.fixture
+def s3_server() -> Iterator[ThreadedMotoServer]:
+    """moto's S3-compatible server on a free port, stopped after the test."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_dvc_push_and_pull_through_an_s3_remote(
+    pushed: Reproduced, tmp_path: Path, s3_server: ThreadedMotoServer
+) -> None:
+    import boto3
+
+    host, port = s3_server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
+    }
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket="dvc-store")
+
+    _round_trip(
+        pushed,
+        tmp_path / "clone",
+        {"url": "s3://dvc-store/project", "endpointurl": endpoint},
+        {**pushed.env, **credentials},
+    )
+
+    listed = s3.list_objects_v2(Bucket="dvc-store", Prefix="project/")
+    assert listed["KeyCount"] >= len(tracked_outputs(pushed.root, pushed.params))

@@ -1,0 +1,155 @@
+"""Stage ``report``: the gate's verdict first, metrics and params against the baseline, charts GitHub draws
+itself, and no image hosted elsewhere unless asked for."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import Workspace, commit_all, require_impossible, write_fake_run
+
+from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.schema import Schema
+
+REMOTE_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?\s*[a-zA-Z][a-zA-Z0-9+.-]*://")
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]*)\)")
+DELTA = 0.05
+
+
+@pytest.fixture
+def reviewed(trained: Workspace, tmp_path: Path) -> tuple[Workspace, dict[str, float]]:
+    """A copy of the trained workspace in git: the baseline ref has metrics ``DELTA`` worse than this change, another
+    ``data.test_size`` and the same plots; the validate stage ran against it and the track stage left its record."""
+    ws = trained.copy(tmp_path / "ws")
+    current_metrics, current_params = ws.path("metrics").read_text(), (ws.root / "params.yaml").read_text()
+    baseline = {name: value - DELTA for name, value in json.loads(current_metrics).items()}
+    ws.git_init()
+    ws.path("metrics").write_text(json.dumps(baseline))
+    ws.set_params({"data.test_size": 0.25})
+    commit_all(ws.root, "baseline")
+    ws.path("metrics").write_text(current_metrics)
+    (ws.root / "params.yaml").write_text(current_params)
+    ws.ok("validate")
+    write_fake_run(ws)
+    return ws, baseline
+
+
+def section(text: str, heading: str) -> str:
+    """The Markdown between ``heading`` and the next heading."""
+    start = text.index(heading)
+    end = text.find("\n### ", start + len(heading))
+    return text[start : end if end != -1 else len(text)]
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """Cells of every table row, header and separator excluded."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.startswith("|")
+    ]
+    return rows[2:]
+
+
+def test_verdict_comes_before_the_metrics(reviewed: tuple[Workspace, dict[str, float]]) -> None:
+    ws, _ = reviewed
+    ws.ok("report")
+    text = ws.path("report").read_text()
+
+    verdict = re.search(r"^### (✅ Gate passed|❌ Gate failed)", text, re.MULTILINE)
+    assert verdict is not None
+    assert verdict.start() < text.index("### Metrics") < text.index("### Parameters")
+    for check in ws.read_json("verdict")["checks"]:
+        assert f"| {check['name']} |" in section(text, verdict.group(0))
+
+
+def test_a_failed_gate_is_announced_first(reviewed: tuple[Workspace, dict[str, float]]) -> None:
+    ws, _ = reviewed
+    name, _ = require_impossible(ws)
+    ws.ok("validate")
+    ws.ok("report")
+    text = ws.path("report").read_text()
+
+    headings = re.findall(r"^#{2,3} .*$", text, re.MULTILINE)
+    assert headings[1] == "### ❌ Gate failed: 1 check(s) outside their limits"
+    assert f"| {name} |" in text
+    assert "❌ **fail**" in text
+
+
+def test_metrics_are_compared_with_the_baseline(reviewed: tuple[Workspace, dict[str, float]]) -> None:
+    ws, baseline = reviewed
+    ref = ws.params.gate.baseline_ref
+    ws.ok("report")
+    metrics_md = section(ws.path("report").read_text(), "### Metrics")
+    current = ws.read_json("metrics")
+
+    assert f"| metric | {ref} | this change | change |" in metrics_md
+    rows = {row[0]: row[1:] for row in table_rows(metrics_md)}
+    assert set(rows) == set(current)
+    for name, (old, new, change) in rows.items():
+        assert float(old) == pytest.approx(baseline[name], rel=1e-3), name
+        assert float(new) == pytest.approx(current[name], rel=1e-3), name
+        assert change == f"+{DELTA:.4g} {'🟢' if HIGHER_IS_BETTER[name] else '🔴'}", name
+
+
+def test_changed_params_are_listed(reviewed: tuple[Workspace, dict[str, float]]) -> None:
+    ws, _ = reviewed
+    ref = ws.params.gate.baseline_ref
+    ws.ok("report")
+    params_md = section(ws.path("report").read_text(), "### Parameters")
+
+    assert params_md.startswith("### Parameters changed")
+    assert table_rows(params_md) == [["data.test_size", "0.25", f"{ws.params.data.test_size:.4g}"]]
+    assert f"| parameter | {ref} | this change |" in params_md
+
+
+def test_charts_are_mermaid_and_no_image_is_linked(
+    reviewed: tuple[Workspace, dict[str, float]], schema: Schema
+) -> None:
+    ws, _ = reviewed
+    ws.ok("report")
+    text = ws.path("report").read_text()
+
+    charts = re.findall(r"```mermaid\n(.*?)```", text, re.DOTALL)
+    assert len(charts) >= 2
+    for chart in charts:
+        assert chart.startswith("xychart-beta\n")
+        assert re.search(r"^\s+(line|bar) \[", chart, re.MULTILINE)
+    if schema.target.kind == "classification":
+        assert f"vs {ws.params.gate.baseline_ref} (second line)" in text  # the baseline's curve is drawn too
+        assert "**Confusion matrix**" in text
+    assert REMOTE_IMAGE.search(text) is None
+    assert IMAGE.search(text) is None
+    assert not list(ws.path("report").parent.glob("*.png"))
+
+
+def test_slices_and_lineage_are_reported(reviewed: tuple[Workspace, dict[str, float]], schema: Schema) -> None:
+    ws, _ = reviewed
+    ws.ok("report")
+    text = ws.path("report").read_text()
+
+    for column in schema.slices:
+        assert f"**{column}**" in section(text, "### Slices")
+    lineage = section(text, "### Data lineage")
+    assert ws.read_json("data_profile")["raw_md5"] in lineage
+    assert ws.read_json("run")["run_id"] in lineage
+
+
+def test_images_are_written_and_linked_relatively_when_enabled(reviewed: tuple[Workspace, dict[str, float]]) -> None:
+    ws, _ = reviewed
+    ws.set_params({"report.images": True})
+    ws.ok("report")
+    report = ws.path("report")
+    text = report.read_text()
+
+    links = IMAGE.findall(text)
+    assert links
+    assert REMOTE_IMAGE.search(text) is None
+    for link in links:
+        assert not Path(link).is_absolute()
+        image = report.parent / link
+        assert image.suffix == ".png"
+        assert image.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in report.parent.glob("*.png")) == sorted(links)
