@@ -9,10 +9,12 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 PYTHON ?= python3
 UV ?= uv
 PYTEST_WORKERS ?= 2
-# Where `demo` bakes when the root pipeline (dvc.yaml) is absent.
 BUILD := build
+# Each pipeline stage is a fresh interpreter: with bytecode caching off (PYTHONDONTWRITEBYTECODE, set on some CI
+# images) every stage would recompile MLflow, pandas and scikit-learn from source. Keep the usual caching.
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help uv sync demo test test-fast lint clean
+.PHONY: help uv sync demo report test test-fast lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,20 +29,14 @@ uv: ## Install uv with pip if it is missing
 sync: uv ## Install the template's own locked environment (.venv)
 	$(UV) sync --frozen
 
-demo: sync ## Bake the default project, run its pipeline end to end, benchmark it (root dvc.yaml)
-	@if [ -f dvc.yaml ]; then \
-		$(UV) run --frozen dvc repro; \
-	else \
-		echo "no root dvc.yaml: baking the default project into $(BUILD)/ and running its pipeline"; \
-		project="$$($(UV) run --frozen python -m tools.bake $(BUILD) | tail -n 1)"; \
-		cd "$$project"; \
-		git add -A; \
-		git diff --cached --quiet || git -c user.name=demo -c user.email=demo@example.com \
-			commit --quiet --no-verify -m "Bake the project"; \
-		make --no-print-directory setup; \
-		$(UV) run --frozen dvc repro; \
-		echo "report: $$project/reports/report.md"; \
-	fi
+demo: sync ## The main job: bake the default project, run its pipeline end to end, benchmark it (root dvc.yaml)
+	$(UV) run --frozen dvc repro
+	@echo "baked project: $$(ls -d $(BUILD)/*/ | grep -v bench | head -n 1); figures: benchmarks/results.md"
+
+report: sync ## Write build/report/: the pipeline's figures against main, for the template's pull requests
+	mkdir -p $(BUILD)/report
+	$(UV) run --frozen python -m tools.benchmark report --output $(BUILD)/report/report.md
+	printf '%s' "$${PR_NUMBER:-}" > $(BUILD)/report/pr-number
 
 test: sync ## Run every test of the template, the slow end-to-end runs included
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --durations=15

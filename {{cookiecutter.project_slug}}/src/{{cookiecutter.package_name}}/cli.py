@@ -117,12 +117,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     """Exit 1 when the recorded verdict has a failed check, naming each and by how much."""
-    from {{ cookiecutter.package_name }} import validate
     from {{ cookiecutter.package_name }}.io import read_json
+    from {{ cookiecutter.package_name }}.verdict import failures
 
     params = load_params(PARAMS_FILE)
     verdict = read_json(params.paths.verdict)
-    failed = validate.failures(verdict)
+    failed = failures(verdict)
     for line in failed:
         print(f"gate failed: {line}", file=sys.stderr)
     if not failed:

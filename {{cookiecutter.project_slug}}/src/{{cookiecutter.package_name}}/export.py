@@ -22,6 +22,7 @@ from {{ cookiecutter.package_name }}.config import ExportParams
 from {{ cookiecutter.package_name }}.evaluate import predict
 from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.io import atomic_path, write_json
+from {{ cookiecutter.package_name }}.runtime import session
 from {{ cookiecutter.package_name }}.schema import Schema
 
 METADATA_FORMAT = 1
@@ -50,14 +51,6 @@ def _restore_input_names(proto: onnx.ModelProto, schema: Schema) -> None:
     for node in proto.graph.node:
         for index, name in enumerate(node.input):
             node.input[index] = renamed.get(name, name)
-
-
-def session(model_bytes: bytes) -> ort.InferenceSession:
-    """A single-threaded CPU session, the way the server runs the model."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
 def run_onnx(sess: ort.InferenceSession, inputs: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ command that fails (exit 1) when any check failed, so a failed gate still gets i
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +19,13 @@ import pandas as pd
 from {{ cookiecutter.package_name }} import lineage
 from {{ cookiecutter.package_name }}.config import ConfigError, GateParams
 from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
-from {{ cookiecutter.package_name }}.export import session
 from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.io import read_json, write_json
+from {{ cookiecutter.package_name }}.runtime import session
 from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.verdict import Check, failures
 
-
-@dataclass(frozen=True)
-class Check:
-    """One check of the gate. ``margin`` is how far inside (>= 0) or outside (< 0) the limit the value is."""
-
-    name: str
-    status: str  # "pass" | "fail" | "skip"
-    value: float | None
-    limit: float | None
-    margin: float | None
-    detail: str
+__all__ = ["failures", "run"]
 
 
 def _bounded(name: str, value: float, limit: float, *, upper: bool, detail: str) -> Check:
@@ -190,14 +181,3 @@ def run(
     }
     write_json(verdict_path, verdict)
     return verdict
-
-
-def failures(verdict: dict[str, Any]) -> list[str]:
-    """One line per failed check, saying by how much it missed."""
-    lines = []
-    for check in verdict["checks"]:
-        if check["status"] == "fail":
-            value = "n/a" if check["value"] is None else f"{check['value']:.4g}"
-            by = "" if check["margin"] is None else f", outside the limit by {abs(check['margin']):.4g}"
-            lines.append(f"{check['name']}: measured {value}{by} ({check['detail']})")
-    return lines
