@@ -26,13 +26,14 @@ def test_there_are_workflows() -> None:
 
 
 def test_actionlint() -> None:
-    result = subprocess.run([_tool("actionlint"), *map(str, WORKFLOWS)], capture_output=True, text=True)
+    result = subprocess.run([_tool("actionlint"), *map(str, WORKFLOWS)], check=False, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_zizmor_offline() -> None:
     result = subprocess.run(
         [_tool("zizmor"), "--offline", "--no-progress", str(ROOT / ".github" / "workflows")],
+        check=False,
         capture_output=True,
         text=True,
     )
