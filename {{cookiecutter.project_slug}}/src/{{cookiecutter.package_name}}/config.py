@@ -74,6 +74,7 @@ class EvaluateParams(_Strict):
 
     min_slice_size: int = Field(ge=1)
     curve_points: int = Field(ge=3, le=200)
+    max_plot_rows: int = Field(ge=100)
 
 
 class ExportParams(_Strict):

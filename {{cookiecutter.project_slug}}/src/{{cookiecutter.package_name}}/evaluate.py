@@ -110,15 +110,17 @@ def _downsample(frame: pd.DataFrame, points: int) -> pd.DataFrame:
     return frame.iloc[index].reset_index(drop=True)
 
 
+def _sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """A fixed sample of at most ``rows`` rows: per-row plot files are committed, so their size must stay bounded."""
+    return frame if len(frame) <= rows else frame.sample(n=rows, random_state=0).sort_index().reset_index(drop=True)
+
+
 def plot_tables(pred: Predictions, schema: Schema, params: EvaluateParams) -> dict[str, pd.DataFrame]:
     """The tables DVC plots (and the report) draw, keyed by file name."""
     if schema.target.kind == "regression":
         actual = pred.actual.to_numpy()
-        return {
-            "predictions.csv": pd.DataFrame(
-                {"actual": actual, "predicted": pred.predicted, "residual": actual - pred.predicted}
-            )
-        }
+        rows = pd.DataFrame({"actual": actual, "predicted": pred.predicted, "residual": actual - pred.predicted})
+        return {"predictions.csv": _sample(rows, params.max_plot_rows)}
     truth, score = _positive_scores(pred, schema)
     fpr, tpr, _ = skm.roc_curve(truth, score)
     precision, recall, _ = skm.precision_recall_curve(truth, score)
@@ -126,7 +128,9 @@ def plot_tables(pred: Predictions, schema: Schema, params: EvaluateParams) -> di
     return {
         "roc.csv": _downsample(pd.DataFrame({"fpr": fpr, "tpr": tpr}), points),
         "precision_recall.csv": _downsample(pd.DataFrame({"recall": recall, "precision": precision}), points),
-        "confusion.csv": pd.DataFrame({"actual": pred.actual.to_numpy(), "predicted": pred.predicted}),
+        "confusion.csv": _sample(
+            pd.DataFrame({"actual": pred.actual.to_numpy(), "predicted": pred.predicted}), params.max_plot_rows
+        ),
     }
 
 

@@ -34,7 +34,7 @@ def frame(schema: Schema, rows: int, seed: int = 0) -> pd.DataFrame:
             values = _numeric(feature, rows, rng)
             spread = values.std() or 1.0
             signal += (values - values.mean()) / spread
-            column = pd.Series(values)
+            column = pd.Series(values).astype("Int64" if feature.type == "integer" else "float64")
         else:
             codes = rng.integers(0, len(feature.categories), rows)
             signal += (codes - codes.mean()) / max(codes.std(), 1.0)

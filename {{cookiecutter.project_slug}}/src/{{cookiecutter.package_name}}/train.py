@@ -65,6 +65,10 @@ def fit(train: pd.DataFrame, schema: Schema, params: TrainParams) -> Pipeline:
     """Train the pipeline on the prepared training table."""
     pipeline = build(schema, params)
     pipeline.fit(model_inputs(train, schema), target(train, schema))
+    if "n_jobs" in pipeline.named_steps["model"].get_params():
+        # Train on every core (params), but predict sequentially: a parallel sum of the trees' outputs is
+        # order-dependent in the last bits, and predictions must be reproducible.
+        pipeline.named_steps["model"].set_params(n_jobs=None)
     return pipeline
 
 
