@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,22 +45,22 @@ def show_at(commit: str, path: Path) -> str | None:
     return _git("show", f"{commit}:{path.as_posix()}")
 
 
-def json_at(commit: str | None, path: Path) -> Any:
-    """A JSON file as committed in ``commit`` (None if absent or unreadable)."""
+def _parsed_at(commit: str | None, path: Path, parse: Callable[[str], Any]) -> Any:
     text = show_at(commit, path) if commit else None
     try:
-        return json.loads(text) if text else None
-    except json.JSONDecodeError:
+        return parse(text) if text else None
+    except (ValueError, yaml.YAMLError):  # JSONDecodeError is a ValueError
         return None
+
+
+def json_at(commit: str | None, path: Path) -> Any:
+    """A JSON file as committed in ``commit`` (None if absent or unreadable)."""
+    return _parsed_at(commit, path, json.loads)
 
 
 def yaml_at(commit: str | None, path: Path) -> Any:
     """A YAML file as committed in ``commit`` (None if absent or unreadable)."""
-    text = show_at(commit, path) if commit else None
-    try:
-        return yaml.safe_load(text) if text else None
-    except yaml.YAMLError:
-        return None
+    return _parsed_at(commit, path, yaml.safe_load)
 
 
 def dvc_out(dvc_file: dict[str, Any] | None) -> dict[str, Any] | None:
