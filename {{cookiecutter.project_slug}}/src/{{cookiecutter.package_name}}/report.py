@@ -133,7 +133,8 @@ def confusion_section(plots: Path, classes: list[str]) -> str:
     frame = pd.read_csv(plots / "confusion.csv", dtype=str)
     matrix = pd.crosstab(frame["actual"], frame["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
     rows = [[f"**{label}**", *matrix.loc[label].tolist()] for label in classes[:MAX_ROWS]]
-    return "**Confusion matrix** (rows: actual, columns: predicted)\n\n" + table(["", *classes[:MAX_ROWS]], rows)
+    title = f"**Confusion matrix** on {len(frame):,} test rows (rows: actual, columns: predicted)"
+    return f"{title}\n\n" + table(["", *classes[:MAX_ROWS]], rows)
 
 
 def regression_section(plots: Path, points: int) -> str:
