@@ -1,7 +1,8 @@
 """The project's one command line: ``{{ cookiecutter.package_name }} <command>``.
 
 DVC stages, tests, the Makefile and the GitHub workflows all call these commands, so what runs in CI can be run
-locally, word for word. Heavy libraries are imported inside each command to keep every call fast.
+locally, word for word. Heavy libraries are imported inside each command to keep every call fast, and ``serve``
+imports only the serving runtime (numpy, onnxruntime, httptools, uvloop): the model image has nothing else.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from {{ cookiecutter.package_name }}.config import PARAMS_FILE, ConfigError, Params, load_params
-from {{ cookiecutter.package_name }}.schema import DataContractError, Schema, load_schema
+if TYPE_CHECKING:
+    from {{ cookiecutter.package_name }}.config import Params
+    from {{ cookiecutter.package_name }}.schema import Schema
 
 PROJECT = {{ cookiecutter.project_name | tojson }}
 
 
 def _context() -> tuple[Params, Schema]:
+    from {{ cookiecutter.package_name }}.config import PARAMS_FILE, load_params
+    from {{ cookiecutter.package_name }}.schema import load_schema
+
     params = load_params(PARAMS_FILE)
     return params, load_schema(params.paths.schema_)
 
@@ -117,6 +123,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     """Exit 1 when the recorded verdict has a failed check, naming each and by how much."""
+    from {{ cookiecutter.package_name }}.config import PARAMS_FILE, load_params
     from {{ cookiecutter.package_name }}.io import read_json
     from {{ cookiecutter.package_name }}.verdict import failures
 
@@ -135,6 +142,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     import yaml
 
     from {{ cookiecutter.package_name }} import lineage, tracking
+    from {{ cookiecutter.package_name }}.config import PARAMS_FILE
 
     params, _ = _context()
     tags = {
@@ -160,6 +168,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_register(args: argparse.Namespace) -> int:
     """Register the tracked model in the MLflow registry and set an alias on the new version."""
     from {{ cookiecutter.package_name }} import tracking
+    from {{ cookiecutter.package_name }}.config import PARAMS_FILE, load_params
 
     params = load_params(PARAMS_FILE)
     result = tracking.register(params, args.alias, allow_failed_gate=args.allow_failed_gate)
@@ -177,6 +186,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the exported ONNX model over HTTP (settings from the environment: see serving.settings)."""
+    from {{ cookiecutter.package_name }}.serving.http import run
+    from {{ cookiecutter.package_name }}.serving.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env(model_dir=Path(args.model_dir) if args.model_dir else None)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return run(settings)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare": cmd_prepare,
     "train": cmd_train,
@@ -188,6 +210,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gate": cmd_gate,
     "register": cmd_register,
     "synth": cmd_synth,
+    "serve": cmd_serve,
 }
 
 
@@ -205,12 +228,19 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--rows", type=int, required=True)
             command.add_argument("--seed", type=int, default=0)
             command.add_argument("--output", required=True)
+        if name == "serve":
+            command.add_argument("--model-dir", help="directory with model.onnx and metadata.json (default: MODEL_DIR)")
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; known errors print one clear message and exit 1 (2 for usage errors)."""
     args = parser().parse_args(argv)
+    if args.command == "serve":  # the serving image has no pydantic or yaml: the errors below need them
+        return cmd_serve(args)
+    from {{ cookiecutter.package_name }}.config import ConfigError
+    from {{ cookiecutter.package_name }}.schema import DataContractError
+
     try:
         status: int = args.func(args)
         return status

@@ -6,6 +6,7 @@ golden predictions that the server reproduces before it reports ready.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 from pathlib import Path
 from typing import Any
@@ -104,12 +105,20 @@ def golden(sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema, count
     return samples
 
 
+def model_version(proto: onnx.ModelProto, lineage: dict[str, Any]) -> str:
+    """The version the server reports: the short git commit (when known) and the ONNX file's MD5 prefix."""
+    digest = hashlib.md5(proto.SerializeToString()).hexdigest()[:8]
+    commit = lineage.get("git_commit")
+    return f"{commit[:7]}-{digest}" if commit else digest
+
+
 def metadata(
     proto: onnx.ModelProto, model: Pipeline, schema: Schema, samples: list[dict[str, Any]], lineage: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything the server needs to know about the model besides its graph."""
     return {
         "format": METADATA_FORMAT,
+        "version": model_version(proto, lineage),
         "task": schema.target.kind,
         "target": schema.target.name,
         "classes": [str(c) for c in model.classes_] if schema.target.kind == "classification" else [],

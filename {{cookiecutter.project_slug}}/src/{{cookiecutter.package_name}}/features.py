@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY
 from {{ cookiecutter.package_name }}.schema import Schema
 
-MISSING_CATEGORY = ""
+__all__ = ["MISSING_CATEGORY", "model_inputs", "onnx_feeds", "target"]
 
 
 def model_inputs(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import onnxruntime as ort
 
+MISSING_CATEGORY = ""
+"""What a missing category becomes in the model's string inputs (the one-hot encoder treats it as unknown)."""
+
 
 def session(model_bytes: bytes) -> ort.InferenceSession:
     """A single-threaded CPU session, the way the server runs the model."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    options.enable_profiling = False  # profiling would write a JSON file to the working directory
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,333 @@
+"""The exported model as the server runs it: loading, the start-up self-check, request validation and prediction.
+
+Request bodies are JSON in one of two shapes, with at most ``MAX_BATCH`` instances:
+
+* records: ``{"instances": [{"feature": value, ...}, ...]}``, every input feature named exactly once;
+* rows: ``{"columns": ["feature", ...], "rows": [[value, ...], ...]}``; without ``columns`` the values follow the
+  metadata's input order.
+
+Validation rules (each failure is a ``RequestError``, a 400 naming the instance and the feature):
+
+* numeric features (``integer``, ``number``) take JSON numbers (not booleans, not strings); ``integer`` features
+  take whole numbers only; NaN, Infinity and numbers beyond float32 are refused;
+* category features take strings; a category the model was not trained on is accepted (the one-hot encoder ignores
+  it, as it does in training) and counted in the ``unknown_categories`` metric;
+* ``null`` (or ``""`` for a category) is a missing value, accepted only for ``nullable`` features;
+* missing and extra features are refused; ranges (``min``/``max``) are not enforced: the model extrapolates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY, session
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+GOLDEN_RTOL = 1e-4
+GOLDEN_ATOL = 1e-6
+ONNX_TYPES = {"integer": "tensor(float)", "number": "tensor(float)", "category": "tensor(string)"}
+
+
+class ModelError(Exception):
+    """The model files cannot be read or the model fails its self-check."""
+
+
+class RequestError(ValueError):
+    """A request the server refuses, with the HTTP status and a message naming the problem."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        """Keep the status with the message."""
+        super().__init__(message)
+        self.status = status
+
+
+def _refuse_constant(name: str) -> float:
+    raise RequestError(f"{name} is not a valid number: send finite numbers or null")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input feature, from the metadata."""
+
+    name: str
+    type: str
+    nullable: bool
+    categories: frozenset[str]
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the feature is a float32 tensor (integer or number)."""
+        return self.type != "category"
+
+
+@dataclass
+class Batch:
+    """A validated request: ONNX feeds plus what the metrics count."""
+
+    feeds: dict[str, np.ndarray]
+    size: int
+    unknown: dict[str, int]
+
+
+def _number(feature: Input, value: Any, index: int) -> float:
+    """A numeric feature's value as a float (NaN for a missing value), or the ``RequestError`` naming the problem."""
+    kind = type(value)
+    if kind is float or kind is int:
+        number = float(value)
+        if not -FLOAT32_MAX <= number <= FLOAT32_MAX:  # also false for NaN
+            raise RequestError(f"instance {index}: {feature.name!r} is not a finite float32 number")
+        if feature.type == "integer" and not number.is_integer():
+            raise RequestError(f"instance {index}: {feature.name!r} must be a whole number, got {value}")
+        return number
+    if value is None:
+        if not feature.nullable:
+            raise RequestError(f"instance {index}: {feature.name!r} is null but the feature is not nullable")
+        return math.nan
+    raise RequestError(f"instance {index}: {feature.name!r} must be a number, got {kind.__name__} {value!r:.40}")
+
+
+def _text(feature: Input, value: Any, index: int) -> tuple[str, bool]:
+    """A category feature's value (``MISSING_CATEGORY`` when missing) and whether the model knows it."""
+    if type(value) is str and value != MISSING_CATEGORY:
+        return value, value in feature.categories
+    if value is None or value == MISSING_CATEGORY:
+        if not feature.nullable:
+            raise RequestError(f"instance {index}: {feature.name!r} is missing but the feature is not nullable")
+        return MISSING_CATEGORY, True
+    raise RequestError(f"instance {index}: {feature.name!r} must be a string, got {type(value).__name__} {value!r:.40}")
+
+
+class Model:
+    """The ONNX model and its metadata; ``self_check`` must pass before ``predict`` is used."""
+
+    def __init__(self, model_dir: Path, max_batch: int = 1000) -> None:
+        """Read ``model.onnx`` and ``metadata.json`` from ``model_dir`` (``ModelError`` if they are unusable)."""
+        try:
+            self.model_bytes = (model_dir / "model.onnx").read_bytes()
+            self.metadata: dict[str, Any] = json.loads((model_dir / "metadata.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read the model in {model_dir}: {exc}") from exc
+        try:
+            meta = self.metadata
+            self.task: str = meta["task"]
+            self.classes: list[str] = [str(c) for c in meta.get("classes", [])]
+            self.inputs = [
+                Input(str(i["name"]), str(i["type"]), bool(i.get("nullable")), frozenset(i.get("categories") or []))
+                for i in meta["inputs"]
+            ]
+            self.golden: list[dict[str, Any]] = list(meta.get("golden", []))
+        except (KeyError, TypeError) as exc:
+            raise ModelError(f"{model_dir / 'metadata.json'} is not model metadata: missing or invalid {exc}") from exc
+        if self.task not in ("classification", "regression"):
+            raise ModelError(f"unknown task {self.task!r} in the metadata")
+        self.version: str = str(meta.get("version") or "unversioned")
+        self.by_name = {i.name: i for i in self.inputs}
+        self.max_batch = max_batch
+        self.session: ort.InferenceSession | None = None
+        self.ready = False
+        self.reason = "the self-check has not run yet"
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Start-up
+    # ----------------------------------------------------------------------------------------------------------------
+
+    def self_check(self) -> bool:
+        """Create the session and check it against the metadata; set ``ready`` and ``reason``, return ``ready``.
+
+        Checks: onnxruntime can load the graph (its opsets are supported), the graph's inputs are the metadata's
+        (names and tensor types), and every golden sample reproduces (same label, probabilities or value within
+        a relative 1e-4).
+        """
+        try:
+            self.session = session(self.model_bytes)
+            self._check_inputs(self.session)
+            self._check_golden()
+        except ModelError as exc:
+            self.ready, self.reason = False, str(exc)
+        except Exception as exc:  # onnxruntime raises its own types for unsupported opsets or corrupt graphs
+            opset = self.metadata.get("opset")
+            self.ready = False
+            self.reason = f"onnxruntime {ort.__version__} cannot load the model (opset {opset}): {exc}"
+        else:
+            self.ready, self.reason = True, "ready"
+        return self.ready
+
+    def _check_inputs(self, sess: ort.InferenceSession) -> None:
+        graph = {i.name: i.type for i in sess.get_inputs()}
+        declared = {i.name: ONNX_TYPES.get(i.type, i.type) for i in self.inputs}
+        if graph != declared:
+            raise ModelError(f"the graph's inputs {graph} do not match the metadata's inputs {declared}")
+        outputs = [o.name for o in sess.get_outputs()]
+        expected = ["label", "probabilities"] if self.task == "classification" else ["variable"]
+        if outputs != expected:
+            raise ModelError(f"the graph's outputs {outputs} are not {expected} for a {self.task} model")
+
+    def _check_golden(self) -> None:
+        if not self.golden:
+            raise ModelError("the metadata has no golden samples to check the model with")
+        for index, sample in enumerate(self.golden):
+            try:
+                got = self.predict(self.parse({"instances": [sample["inputs"]]}))[0]
+            except RequestError as exc:
+                raise ModelError(f"golden sample {index} is not a valid request: {exc}") from exc
+            expected = sample["expected"]
+            if self.task == "classification":
+                if got["label"] != str(expected["label"]):
+                    raise ModelError(f"golden sample {index}: label {got['label']!r} != expected {expected['label']!r}")
+                have = np.array([got["probabilities"][c] for c in self.classes])
+                want = np.array(expected["probabilities"], dtype=np.float64)
+            else:
+                have, want = np.array([got["value"]]), np.array([expected["value"]], dtype=np.float64)
+            if have.shape != want.shape or not np.allclose(have, want, rtol=GOLDEN_RTOL, atol=GOLDEN_ATOL):
+                raise ModelError(f"golden sample {index}: got {have.tolist()}, expected {want.tolist()}")
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Requests
+    # ----------------------------------------------------------------------------------------------------------------
+
+    def parse_body(self, body: bytes) -> Batch:
+        """Decode and validate a ``/predict`` body."""
+        if not body:
+            raise RequestError("the request body is empty: send a JSON object with 'instances' or 'rows'")
+        try:
+            document = json.loads(body, parse_constant=_refuse_constant)
+        except RequestError:
+            raise
+        except (ValueError, RecursionError) as exc:
+            raise RequestError(f"the request body is not valid JSON: {exc}") from None
+        return self.parse(document)
+
+    def parse(self, document: Any) -> Batch:
+        """Validate a decoded request and build the ONNX feeds."""
+        if not isinstance(document, dict):
+            raise RequestError("the request must be a JSON object with 'instances' or 'rows'")
+        if "instances" in document:
+            extra = set(document) - {"instances"}
+            if extra:
+                raise RequestError(f"unexpected top-level keys {sorted(extra)}: send only 'instances'")
+            instances = document["instances"]
+            if not isinstance(instances, list):
+                raise RequestError("'instances' must be a list of objects")
+            self._check_size(len(instances))
+            if len(instances) == 1 and type(instances[0]) is dict and len(instances[0]) == len(self.inputs):
+                return self._single(instances[0])
+            columns = [self._record_column(instances, i) for i in self.inputs]
+            self._check_extra(instances)
+        elif "rows" in document:
+            extra = set(document) - {"rows", "columns"}
+            if extra:
+                raise RequestError(f"unexpected top-level keys {sorted(extra)}: send only 'columns' and 'rows'")
+            columns = self._row_columns(document.get("columns"), document["rows"])
+        else:
+            raise RequestError("the request must have 'instances' (a list of objects) or 'rows' (a list of lists)")
+        feeds: dict[str, np.ndarray] = {}
+        unknown: dict[str, int] = {}
+        for feature, values in zip(self.inputs, columns, strict=True):
+            feeds[feature.name], misses = self._tensor(feature, values)
+            if misses:
+                unknown[feature.name] = misses
+        return Batch(feeds, len(columns[0]) if columns else 0, unknown)
+
+    def _check_size(self, size: int) -> None:
+        if size == 0:
+            raise RequestError("the batch is empty: send at least one instance")
+        if size > self.max_batch:
+            raise RequestError(f"the batch has {size} instances, more than MAX_BATCH={self.max_batch}")
+
+    def _record_column(self, instances: list[Any], feature: Input) -> list[Any]:
+        name = feature.name
+        try:
+            return [record[name] for record in instances]
+        except (KeyError, TypeError):
+            pass
+        for index, record in enumerate(instances):  # the slow path only finds which instance is wrong
+            if not isinstance(record, dict):
+                raise RequestError(f"instance {index} is not an object of feature values") from None
+            if name not in record:
+                raise RequestError(f"instance {index} is missing feature {name!r}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_extra(self, instances: list[Any]) -> None:
+        count = len(self.inputs)
+        for index, record in enumerate(instances):
+            if len(record) != count:
+                extra = sorted(set(record) - set(self.by_name))
+                raise RequestError(f"instance {index} has unknown features {extra}")
+
+    def _row_columns(self, names: Any, rows: Any) -> list[list[Any]]:
+        if names is None:
+            order = [i.name for i in self.inputs]
+        else:
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise RequestError("'columns' must be a list of feature names")
+            unknown = sorted(set(names) - set(self.by_name))
+            if unknown:
+                raise RequestError(f"unknown features in 'columns': {unknown}")
+            missing = [i.name for i in self.inputs if i.name not in names]
+            if missing:
+                raise RequestError(f"'columns' is missing features {missing}")
+            if len(names) != len(set(names)):
+                raise RequestError("'columns' names a feature more than once")
+            order = names
+        if not isinstance(rows, list):
+            raise RequestError("'rows' must be a list of lists")
+        self._check_size(len(rows))
+        width = len(order)
+        for index, row in enumerate(rows):
+            if not isinstance(row, list):
+                raise RequestError(f"row {index} is not a list of values")
+            if len(row) != width:
+                raise RequestError(f"row {index} has {len(row)} values, expected {width} ({', '.join(order)})")
+        position = {name: k for k, name in enumerate(order)}
+        return [[row[position[i.name]] for row in rows] for i in self.inputs]
+
+    def _single(self, record: dict[str, Any]) -> Batch:
+        """The fast path for one instance with the right number of keys: one ``[1, 1]`` array per feature."""
+        feeds: dict[str, np.ndarray] = {}
+        unknown: dict[str, int] = {}
+        for feature in self.inputs:
+            name = feature.name
+            if name not in record:
+                raise RequestError(f"instance 0 is missing feature {name!r}")
+            if feature.numeric:
+                feeds[name] = np.array([[_number(feature, record[name], 0)]], dtype=np.float32)
+            else:
+                text, known = _text(feature, record[name], 0)
+                feeds[name] = np.array([[text]], dtype=object)
+                if not known:
+                    unknown[name] = 1
+        return Batch(feeds, 1, unknown)
+
+    def _tensor(self, feature: Input, values: list[Any]) -> tuple[np.ndarray, int]:
+        if feature.numeric:
+            numbers = [_number(feature, value, index) for index, value in enumerate(values)]
+            return np.array(numbers, dtype=np.float32).reshape(-1, 1), 0
+        texts, unknown = [], 0
+        for index, value in enumerate(values):
+            text, known = _text(feature, value, index)
+            texts.append(text)
+            unknown += not known
+        return np.array(texts, dtype=object).reshape(-1, 1), unknown
+
+    def predict(self, batch: Batch) -> list[dict[str, Any]]:
+        """Run the model on a validated batch: ``{"label", "probabilities"}`` or ``{"value"}`` per instance."""
+        if self.session is None:
+            raise RequestError(f"the model is not ready: {self.reason}", status=503)
+        outputs = self.session.run(None, batch.feeds)
+        if self.task == "classification":
+            labels = outputs[0].ravel().tolist()
+            probabilities: Sequence[list[float]] = outputs[1].tolist()
+            classes = self.classes
+            return [
+                {"label": str(label), "probabilities": dict(zip(classes, row, strict=True))}
+                for label, row in zip(labels, probabilities, strict=True)
+            ]
+        return [{"value": value} for value in outputs[0].ravel().tolist()]

@@ -1,0 +1,422 @@
+"""The model server: the real asyncio/httptools server in a thread, real HTTP requests with ``http.client``.
+
+The cases are built from the project's schema and a real exported model (the ``trained`` workspace), so they hold
+for any dataset and task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import math
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import uvloop
+from conftest import Workspace
+
+from {{ cookiecutter.package_name }} import export
+from {{ cookiecutter.package_name }}.features import model_inputs
+from {{ cookiecutter.package_name }}.runtime import session
+from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.serving.http import ModelServer
+from {{ cookiecutter.package_name }}.serving.model import Model
+from {{ cookiecutter.package_name }}.serving.settings import Settings, SettingsError
+
+MAX_BATCH = 50
+MAX_BODY = 64 * 1024
+
+
+class Server:
+    """A ``ModelServer`` on 127.0.0.1 and a free port, its uvloop loop running in a daemon thread."""
+
+    def __init__(self, model_dir: Path) -> None:
+        env = {"HOST": "127.0.0.1", "PORT": "0", "MAX_BATCH": str(MAX_BATCH), "MAX_BODY_BYTES": str(MAX_BODY)}
+        settings = Settings.from_env(env, model_dir)
+        self.loop = uvloop.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = ModelServer(settings, Model(settings.model_dir, settings.max_batch))
+        self.port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.server.check(), self.loop)  # /readyz turns 200 when it passes
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        """One request on a new connection; JSON bodies are decoded, the rest returned as text."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            payload = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+            conn.request(method, path, payload, headers or {})
+            response = conn.getresponse()
+            raw = response.read()
+            content_type = response.getheader("Content-Type", "")
+            data = json.loads(raw) if content_type.startswith("application/json") else raw.decode()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+        finally:
+            conn.close()
+
+    def wait_checked(self, timeout: float = 10) -> tuple[int, Any]:
+        """``/readyz`` once the self-check has run (ready or refused)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, _, body = self.request("GET", "/readyz")
+            if status == 200 or "self-check has not run" not in body.get("error", "") or time.monotonic() > deadline:
+                return status, body
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def model_dir(ws: Workspace, dest: Path) -> Path:
+    """The exported model under the names the server expects."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ws.path("onnx"), dest / "model.onnx")
+    shutil.copyfile(ws.path("metadata"), dest / "metadata.json")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def server(trained: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(model_dir(trained, tmp_path_factory.mktemp("model")))
+    try:
+        status, body = running.wait_checked()
+        assert status == 200, body
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def test_inputs(trained: Workspace, schema: Schema) -> pd.DataFrame:
+    return model_inputs(pd.read_parquet(trained.path("test")).head(20), schema)
+
+
+def records(inputs: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
+    """The rows as a client sends them: JSON numbers and strings, null for missing values."""
+    out = []
+    for _, row in inputs.iterrows():
+        record: dict[str, Any] = {}
+        for feature in schema.features:
+            value = row[feature.name]
+            if feature.numeric:
+                record[feature.name] = None if math.isnan(value) else float(value)
+            else:
+                record[feature.name] = value or None
+        out.append(record)
+    return out
+
+
+def good_record(server: Server, schema: Schema) -> dict[str, Any]:
+    return dict(server.server.app.model.golden[0]["inputs"])
+
+
+def assert_matches_onnx(predictions: list[dict[str, Any]], trained: Workspace, inputs: pd.DataFrame, schema: Schema):
+    expected = export.run_onnx(session(trained.path("onnx").read_bytes()), inputs, schema)
+    assert len(predictions) == len(inputs)
+    if schema.target.kind == "classification":
+        classes = [str(c) for c in trained.read_json("metadata")["classes"]]
+        assert [p["label"] for p in predictions] == [str(v) for v in expected["label"].ravel()]
+        got = np.array([[p["probabilities"][c] for c in classes] for p in predictions])
+        np.testing.assert_array_equal(got, expected["probabilities"])
+    else:
+        got = np.array([p["value"] for p in predictions])
+        np.testing.assert_array_equal(got, expected["variable"].ravel())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Predictions
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_records_return_exactly_the_onnx_outputs(
+    server: Server, trained: Workspace, schema: Schema, test_inputs: pd.DataFrame
+) -> None:
+    status, headers, body = server.request("POST", "/predict", {"instances": records(test_inputs, schema)})
+
+    assert status == 200, body
+    assert body["model_version"] == trained.read_json("metadata")["version"]
+    assert body["request_id"] == headers["x-request-id"]
+    assert_matches_onnx(body["predictions"], trained, test_inputs, schema)
+
+
+def test_rows_in_metadata_order_and_with_columns_return_the_same(
+    server: Server, trained: Workspace, schema: Schema, test_inputs: pd.DataFrame
+) -> None:
+    names = [f.name for f in schema.features]
+    rows = [[r[n] for n in names] for r in records(test_inputs, schema)]
+    status, _, body = server.request("POST", "/predict", {"rows": rows})
+    assert status == 200, body
+    assert_matches_onnx(body["predictions"], trained, test_inputs, schema)
+
+    shuffled = names[::-1]
+    status, _, body = server.request(
+        "POST", "/predict", {"columns": shuffled, "rows": [row[::-1] for row in rows]}, {"X-Request-ID": "abc-123"}
+    )
+    assert status == 200, body
+    assert body["request_id"] == "abc-123"
+    assert_matches_onnx(body["predictions"], trained, test_inputs, schema)
+
+
+def test_keep_alive_and_chunked_bodies(server: Server, schema: Schema) -> None:
+    record = good_record(server, schema)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for _ in range(3):
+            conn.request("POST", "/predict", json.dumps({"instances": [record]}).encode())
+            response = conn.getresponse()
+            assert response.status == 200, response.read()
+            response.read()
+        chunks = iter([b'{"instances": ', json.dumps([record]).encode(), b"}"])
+        conn.request("POST", "/predict", chunks, encode_chunked=True)
+        response = conn.getresponse()
+        assert response.status == 200, response.read()
+        assert len(json.loads(response.read())["predictions"]) == 1
+    finally:
+        conn.close()
+
+
+def test_unknown_categories_are_accepted_and_counted(server: Server, schema: Schema) -> None:
+    categorical = [f for f in schema.features if not f.numeric]
+    if not categorical:
+        pytest.skip("the schema has no category feature")
+    record = good_record(server, schema) | {categorical[0].name: "never-seen-before"}
+    status, _, body = server.request("POST", "/predict", {"instances": [record]})
+    assert status == 200, body
+    _, _, metrics = server.request("GET", "/metrics")
+    series = "model_unknown_categories_total" + "{" + f'model_version="{body["model_version"]}"'
+    assert f'{series},feature="{categorical[0].name}"' + "} " in metrics
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Refused requests: a 4xx naming the problem, never a 5xx
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def malformed_cases(record: dict[str, Any], schema: Schema) -> list[tuple[str, bytes, int, str]]:
+    """(case, body, status, text the error must contain)."""
+
+    def body(document: Any) -> bytes:
+        return json.dumps(document).encode()
+
+    first = schema.features[0].name
+    cases = [
+        ("not JSON", b"{not json", 400, "not valid JSON"),
+        ("empty body", b"", 400, "empty"),
+        ("a list", body([record]), 400, "JSON object"),
+        ("no instances or rows", body({"data": [record]}), 400, "'instances'"),
+        ("extra top-level key", body({"instances": [record], "x": 1}), 400, "unexpected top-level keys"),
+        ("instances not a list", body({"instances": record}), 400, "list"),
+        ("empty batch", body({"instances": []}), 400, "empty"),
+        ("batch too large", body({"instances": [record] * (MAX_BATCH + 1)}), 400, "MAX_BATCH"),
+        ("instance not an object", body({"instances": [[1, 2]]}), 400, "instance 0 is not an object"),
+        ("missing feature", body({"instances": [{k: v for k, v in record.items() if k != first}]}), 400, first),
+        ("extra feature", body({"instances": [record | {"zz_extra": 1}]}), 400, "zz_extra"),
+        ("rows not lists", body({"rows": [record]}), 400, "row 0 is not a list"),
+        ("row too short", body({"rows": [[None]]}), 400, "row 0 has 1 values"),
+        ("unknown column", body({"columns": ["zz_extra"], "rows": [[1]]}), 400, "zz_extra"),
+        ("missing column", body({"columns": [first], "rows": [[1]]}), 400, "missing features"),
+        ("too large", b" " * (MAX_BODY + 1), 413, "MAX_BODY_BYTES"),
+    ]
+    for feature in schema.features:
+        name = feature.name
+        if feature.numeric:
+            cases += [
+                (f"string for {name}", body({"instances": [record | {name: "12"}]}), 400, name),
+                (f"boolean for {name}", body({"instances": [record | {name: True}]}), 400, name),
+            ]
+            for constant, text in (
+                ("NaN", "NaN"),
+                ("Infinity", "Infinity"),
+                ("-Infinity", "Infinity"),
+                ("1e309", name),
+            ):
+                document = body({"instances": [record | {name: "__X__"}]}).replace(b'"__X__"', constant.encode())
+                cases.append((f"{constant} for {name}", document, 400, text))
+            cases.append((f"overflow for {name}", body({"instances": [record | {name: 1e300}]}), 400, name))
+            if feature.type == "integer":
+                cases.append((f"fraction for {name}", body({"instances": [record | {name: 1.5}]}), 400, "whole"))
+        else:
+            cases.append((f"number for {name}", body({"instances": [record | {name: 3}]}), 400, name))
+        if not feature.nullable:
+            cases.append((f"null for {name}", body({"instances": [record | {name: None}]}), 400, "not nullable"))
+    return cases
+
+
+def test_malformed_requests_get_a_4xx_naming_the_problem(server: Server, schema: Schema) -> None:
+    failures = []
+    for case, payload, status, text in malformed_cases(good_record(server, schema), schema):
+        got, _, body = server.request("POST", "/predict", payload, {"Content-Type": "application/json"})
+        if got != status or not isinstance(body, dict) or text not in body.get("error", ""):
+            failures.append(f"{case}: {got} {body!r:.300}")
+        assert got < 500, f"{case}: {got} {body}"
+    assert not failures, "\n".join(failures)
+
+
+def test_routes_methods_and_raw_http_errors(server: Server) -> None:
+    assert server.request("GET", "/nope")[0] == 404
+    status, _, body = server.request("GET", "/predict")
+    assert status == 405
+    assert "POST" in body["error"]
+
+    def raw(data: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(data)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    no_length = raw(b"POST /predict HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert no_length.startswith(b"HTTP/1.1 411"), no_length
+    garbage = raw(b"NOT HTTP AT ALL\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400"), garbage
+    assert b'"error"' in garbage
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Health, metadata, metrics, OpenAPI
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_health_metadata_and_openapi(server: Server, trained: Workspace, schema: Schema) -> None:
+    assert server.request("GET", "/healthz")[0] == 200
+    metadata = trained.read_json("metadata")
+
+    status, _, body = server.request("GET", "/metadata")
+    assert status == 200
+    assert body["version"] == metadata["version"]
+    assert body["lineage"] == metadata["lineage"]
+    assert [i["name"] for i in body["inputs"]] == [f.name for f in schema.features]
+
+    status, _, spec = server.request("GET", "/openapi.json")
+    assert status == 200
+    assert spec["openapi"].startswith("3.1")
+    assert "post" in spec["paths"]["/predict"]
+    assert set(spec["components"]["schemas"]["Instance"]["properties"]) == {f.name for f in schema.features}
+
+
+def test_metrics_count_requests(server: Server) -> None:
+    def healthz_count() -> int:
+        _, _, text = server.request("GET", "/metrics")
+        for line in text.splitlines():
+            if line.startswith("model_requests_total{") and 'endpoint="/healthz",status="200"' in line:
+                return int(line.rsplit(" ", 1)[1])
+        return 0
+
+    before = healthz_count()
+    for _ in range(3):
+        server.request("GET", "/healthz")
+    assert healthz_count() == before + 3
+    _, _, text = server.request("GET", "/metrics")
+    assert "# TYPE model_request_duration_seconds histogram" in text
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The self-check
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def tampered(trained: Workspace, dest: Path, change: Any) -> Path:
+    directory = model_dir(trained, dest)
+    metadata = json.loads((directory / "metadata.json").read_text())
+    change(metadata)
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    return directory
+
+
+def _wrong_golden(metadata: dict[str, Any]) -> None:
+    expected = metadata["golden"][0]["expected"]
+    if "probabilities" in expected:
+        expected["probabilities"] = [p + 0.01 for p in expected["probabilities"]]
+    else:
+        expected["value"] = expected["value"] * 1.01 + 1.0
+
+
+def _renamed_input(metadata: dict[str, Any]) -> None:
+    metadata["inputs"][0]["name"] += "_renamed"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"), [(_wrong_golden, "golden sample 0"), (_renamed_input, "do not match the metadata")]
+)
+def test_a_model_failing_its_self_check_is_never_ready(
+    trained: Workspace, schema: Schema, tmp_path: Path, change: Any, reason: str
+) -> None:
+    running = Server(tampered(trained, tmp_path / "model", change))
+    try:
+        status, body = running.wait_checked()
+        assert status == 503
+        assert reason in body["error"]
+        record = dict(trained.read_json("metadata")["golden"][0]["inputs"])
+        status, _, body = running.request("POST", "/predict", {"instances": [record]})
+        assert status == 503
+        assert "not ready" in body["error"]
+        assert running.request("GET", "/healthz")[0] == 200
+    finally:
+        running.stop()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Settings and the command line
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"PORT": "http"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"MAX_BATCH": "0"}, "MAX_BATCH"),
+        ({"LOG_LEVEL": "x"}, "LOG_LEVEL"),
+    ],
+)
+def test_invalid_settings_name_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(env)
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert (settings.host, settings.port, settings.max_body_bytes, settings.max_batch) == (
+        "0.0.0.0",
+        8080,
+        1 << 20,
+        1000,
+    )
+
+
+def test_the_serve_path_imports_only_the_serving_runtime() -> None:
+    code = (
+        "import sys; from {{ cookiecutter.package_name }}.cli import parser; import {{ cookiecutter.package_name }}.serving.http; parser(); "
+        "heavy = {'pandas', 'sklearn', 'pydantic', 'yaml', 'mlflow', 'scipy', 'skl2onnx'}; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_serve_refuses_invalid_settings(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", "--model-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={"PORT": "nope", "PATH": ""},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "PORT" in result.stderr
