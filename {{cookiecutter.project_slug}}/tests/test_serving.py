@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import math
 import shutil
 import socket
 import subprocess
@@ -106,21 +105,6 @@ def test_inputs(trained: Workspace, schema: Schema) -> pd.DataFrame:
     return model_inputs(pd.read_parquet(trained.path("test")).head(20), schema)
 
 
-def records(inputs: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
-    """The rows as a client sends them: JSON numbers and strings, null for missing values."""
-    out = []
-    for _, row in inputs.iterrows():
-        record: dict[str, Any] = {}
-        for feature in schema.features:
-            value = row[feature.name]
-            if feature.numeric:
-                record[feature.name] = None if math.isnan(value) else float(value)
-            else:
-                record[feature.name] = value or None
-        out.append(record)
-    return out
-
-
 def good_record(server: Server, schema: Schema) -> dict[str, Any]:
     return dict(server.server.app.model.golden[0]["inputs"])
 
@@ -146,7 +130,7 @@ def assert_matches_onnx(predictions: list[dict[str, Any]], trained: Workspace, i
 def test_records_return_exactly_the_onnx_outputs(
     server: Server, trained: Workspace, schema: Schema, test_inputs: pd.DataFrame
 ) -> None:
-    status, headers, body = server.request("POST", "/predict", {"instances": records(test_inputs, schema)})
+    status, headers, body = server.request("POST", "/predict", {"instances": export.records(test_inputs, schema)})
 
     assert status == 200, body
     assert body["model_version"] == trained.read_json("metadata")["version"]
@@ -158,7 +142,7 @@ def test_rows_in_metadata_order_and_with_columns_return_the_same(
     server: Server, trained: Workspace, schema: Schema, test_inputs: pd.DataFrame
 ) -> None:
     names = [f.name for f in schema.features]
-    rows = [[r[n] for n in names] for r in records(test_inputs, schema)]
+    rows = [[r[n] for n in names] for r in export.records(test_inputs, schema)]
     status, _, body = server.request("POST", "/predict", {"rows": rows})
     assert status == 200, body
     assert_matches_onnx(body["predictions"], trained, test_inputs, schema)

@@ -77,7 +77,8 @@ def parity(model: Pipeline, sess: ort.InferenceSession, test: pd.DataFrame, sche
     return {"rows": len(test), "max_diff": float(np.max(np.abs(values - expected.predicted) / scale))}
 
 
-def _records(inputs: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
+def records(inputs: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
+    """Model inputs as a client sends them: JSON numbers and strings, null for missing values."""
     rows = []
     for _, row in inputs.iterrows():
         record: dict[str, Any] = {}
@@ -96,7 +97,7 @@ def golden(sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema, count
     inputs = model_inputs(test.head(count), schema)
     out = run_onnx(sess, inputs, schema)
     samples = []
-    for i, record in enumerate(_records(inputs, schema)):
+    for i, record in enumerate(records(inputs, schema)):
         if schema.target.kind == "classification":
             expected = {"label": str(out["label"].ravel()[i]), "probabilities": out["probabilities"][i].tolist()}
         else:
