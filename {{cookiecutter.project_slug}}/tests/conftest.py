@@ -8,7 +8,9 @@ tests read the project's own ``params.yaml`` and ``data/schema.yaml`` and build 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import http.client
 import io
 import json
 import os
@@ -17,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import uvloop
 import yaml
 
 from {{ cookiecutter.package_name }} import synthetic
@@ -35,6 +39,9 @@ from {{ cookiecutter.package_name }}.config import Params, load_params
 from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.io import md5
 from {{ cookiecutter.package_name }}.schema import Schema, load_schema
+from {{ cookiecutter.package_name }}.serving.http import ModelServer
+from {{ cookiecutter.package_name }}.serving.model import Model
+from {{ cookiecutter.package_name }}.serving.settings import Settings
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -501,3 +508,80 @@ def pushed(reproduced: Reproduced) -> Reproduced:
     commit_all(reproduced.root, "pipeline outputs")
     assert not git(reproduced.root, "status", "--porcelain"), "the pipeline left uncommitted changes"
     return reproduced
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The model server
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class Server:
+    """A ``ModelServer`` on 127.0.0.1 and a free port, its uvloop loop running in a daemon thread."""
+
+    def __init__(self, model_dir: Path, **env: str) -> None:
+        settings = Settings.from_env({"HOST": "127.0.0.1", "PORT": "0", "ADMIN_PORT": "0", **env}, model_dir)
+        self.loop = uvloop.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = ModelServer(settings, Model(settings.model_dir, settings.max_batch))
+        self.port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.server.check(), self.loop)  # /readyz turns 200 when it passes
+
+    @property
+    def admin_port(self) -> int:
+        port = self.server.admin_port
+        assert port is not None, "the admin API is off"
+        return port
+
+    def admin(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request to the admin API: status and decoded JSON body."""
+        status, _, data = self.request(method, path, body, port=self.admin_port)
+        return status, data
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, port: int | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        """One request on a new connection; JSON bodies are decoded, the rest returned as text."""
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=10)
+        try:
+            payload = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+            conn.request(method, path, payload, headers or {})
+            response = conn.getresponse()
+            raw = response.read()
+            content_type = response.getheader("Content-Type", "")
+            data = json.loads(raw) if content_type.startswith("application/json") else raw.decode()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+        finally:
+            conn.close()
+
+    def wait_checked(self, timeout: float = 10) -> tuple[int, Any]:
+        """``/readyz`` once the self-check has run (ready or refused)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, _, body = self.request("GET", "/readyz")
+            if status == 200 or "self-check has not run" not in body.get("error", "") or time.monotonic() > deadline:
+                return status, body
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def model_dir(ws: Workspace, dest: Path) -> Path:
+    """The exported model of ``ws`` under the names the server expects."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ws.path("onnx"), dest / "model.onnx")
+    shutil.copyfile(ws.path("metadata"), dest / "metadata.json")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def challenger(trained: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A second exported model, trained on other synthetic rows: another version with other predictions."""
+    ws = trained.copy(tmp_path_factory.mktemp("challenger"))
+    ws.write_raw(synthetic.frame(ws.schema, PIPELINE_ROWS // 2, seed=1))
+    for command in ("prepare", "train", "export"):
+        ws.ok(command)
+    return ws

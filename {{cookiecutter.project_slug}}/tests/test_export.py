@@ -8,11 +8,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pandas as pd
+import pytest
 from conftest import Workspace
+from onnx import TensorProto, helper
 
 from {{ cookiecutter.package_name }} import evaluate, export, synthetic, train
 from {{ cookiecutter.package_name }}.config import Params
 from {{ cookiecutter.package_name }}.features import MISSING_CATEGORY, model_inputs, onnx_feeds
+from {{ cookiecutter.package_name }}.runtime import NUMERIC_INPUT
 from {{ cookiecutter.package_name }}.schema import Schema
 
 
@@ -47,15 +50,17 @@ def test_onnx_matches_scikit_learn_within_the_gate_tolerance(trained: Workspace,
 
 
 def _feeds_from_record(record: dict[str, Any], schema: Schema) -> dict[str, np.ndarray]:
-    """What a client sends: JSON values, ``null`` for missing ones."""
-    feeds = {}
-    for feature in schema.features:
-        value = record[feature.name]
-        if feature.numeric:
-            feeds[feature.name] = np.array([[np.nan if value is None else value]], dtype=np.float32)
-        else:
-            feeds[feature.name] = np.array([[MISSING_CATEGORY if value is None else value]], dtype=object)
+    """What a client sends (JSON values, ``null`` for missing ones) as the graph's inputs."""
+    numbers = [np.nan if record[name] is None else record[name] for name in schema.numeric]
+    feeds = {NUMERIC_INPUT: np.array([numbers], dtype=np.float32)} if schema.numeric else {}
+    for name in schema.categorical:
+        feeds[name] = np.array([[MISSING_CATEGORY if record[name] is None else record[name]]], dtype=object)
     return feeds
+
+
+def graph_inputs(schema: Schema) -> list[str]:
+    """The exported graph's inputs: the packed numeric features, then one per category feature."""
+    return ([NUMERIC_INPUT] if schema.numeric else []) + schema.categorical
 
 
 def test_golden_samples_reproduce_in_onnxruntime(trained: Workspace, schema: Schema) -> None:
@@ -101,7 +106,7 @@ def test_metadata_describes_inputs_opset_and_classes(trained: Workspace, schema:
         assert described["nullable"] == feature.nullable
         assert described["categories"] == feature.categories
         assert (described["min"], described["max"]) == (feature.min, feature.max)
-    assert [i.name for i in proto.graph.input] == [f.name for f in schema.features]
+    assert [i.name for i in proto.graph.input] == graph_inputs(schema)
     assert metadata["outputs"] == [o.name for o in proto.graph.output]
     assert metadata["opset"] == {imp.domain or "ai.onnx": imp.version for imp in proto.opset_import}
     assert 1 <= metadata["opset"]["ai.onnx"] <= params.export.opset
@@ -119,12 +124,32 @@ def test_metadata_describes_inputs_opset_and_classes(trained: Workspace, schema:
 
 def test_column_names_that_are_not_identifiers_keep_their_names(schema: Schema, params: Params) -> None:
     contract = schema.model_dump()
-    contract["features"][0]["name"] = f"{schema.features[0].name} (raw value)"
+    for feature in contract["features"]:
+        feature["name"] = f"{feature['name']} (raw value)"
     odd = Schema.model_validate(contract)
     data = synthetic.frame(odd, 300, seed=5)
     model = train.fit(data, odd, params.train)
 
-    sess = export.session(export.convert(model, odd, params.export).SerializeToString())
+    proto = export.convert(model, odd, params.export)
+    sess = export.session(proto.SerializeToString())
 
-    assert [i.name for i in sess.get_inputs()] == [f.name for f in odd.features]
+    assert [i.name for i in sess.get_inputs()] == graph_inputs(odd)
+    assert "Split" not in {node.op_type for node in proto.graph.node}  # the numeric Concat was folded away
     assert export.parity(model, sess, data, odd)["max_diff"] <= params.gate.parity.max_diff
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_packing_splits_the_numeric_input_for_other_consumers(opset: int) -> None:
+    """Inputs not consumed by a matching ``Concat`` are read from a ``Split`` of the packed tensor."""
+    a, b = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 1]) for n in ("a", "b"))
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, 2])
+    graph = helper.make_graph([helper.make_node("Concat", ["b", "a"], ["out"], axis=1)], "g", [a, b], [out])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+    export.pack_numeric_inputs(proto, ["a", "b"])
+    onnx.checker.check_model(proto)
+
+    sess = export.session(proto.SerializeToString())
+    assert [i.name for i in sess.get_inputs()] == [NUMERIC_INPUT]
+    got = sess.run(None, {NUMERIC_INPUT: np.array([[1, 2], [3, 4]], dtype=np.float32)})[0]
+    np.testing.assert_array_equal(got, [[2, 1], [4, 3]])

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pandas as pd
+from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
@@ -23,22 +24,62 @@ from {{ cookiecutter.package_name }}.config import ExportParams
 from {{ cookiecutter.package_name }}.evaluate import predict
 from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.io import atomic_path, write_json
-from {{ cookiecutter.package_name }}.runtime import session
+from {{ cookiecutter.package_name }}.runtime import NUMERIC_INPUT, session
 from {{ cookiecutter.package_name }}.schema import Schema
 
-METADATA_FORMAT = 1
+METADATA_FORMAT = 2
+"""2: the numeric features arrive packed in one input (``runtime.NUMERIC_INPUT``)."""
 
 
 def convert(model: Pipeline, schema: Schema, params: ExportParams) -> onnx.ModelProto:
-    """The ONNX graph of the fitted pipeline: one ``[n, 1]`` input per feature."""
+    """The ONNX graph of the fitted pipeline: the numeric features packed in one input, one input per category."""
     inputs = [
         (f.name, FloatTensorType([None, 1]) if f.numeric else StringTensorType([None, 1])) for f in schema.features
     ]
     options = {id(model): {"zipmap": False}} if schema.target.kind == "classification" else None
     proto: onnx.ModelProto = convert_sklearn(model, initial_types=inputs, target_opset=params.opset, options=options)
     _restore_input_names(proto, schema)
+    pack_numeric_inputs(proto, schema.numeric)
     onnx.checker.check_model(proto)
     return proto
+
+
+def pack_numeric_inputs(proto: onnx.ModelProto, names: list[str]) -> None:
+    """Replace the ``[n, 1]`` inputs ``names`` by one ``float32[n, len(names)]`` input, ``NUMERIC_INPUT``.
+
+    A ``Concat`` of exactly those inputs in that order (how the column transformer's numeric branch starts) is the
+    packed tensor itself and is removed; any other consumer reads its column from a ``Split`` of the packed input.
+    """
+    if not names:
+        return
+    graph = proto.graph
+    if NUMERIC_INPUT in {i.name for i in graph.input}:
+        raise ValueError(f"a feature is named {NUMERIC_INPUT!r}, the name of the packed numeric input: rename it")
+    packed: dict[str, str] = {}  # output of a removed Concat -> the packed input
+    for node in list(graph.node):
+        axis = next((a.i for a in node.attribute if a.name == "axis"), None)
+        if node.op_type == "Concat" and list(node.input) == names and axis in (1, -1):
+            packed[node.output[0]] = NUMERIC_INPUT
+            graph.node.remove(node)
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            node.input[index] = packed.get(name, name)
+    for output in graph.output:
+        if output.name in packed:
+            raise ValueError(f"graph output {output.name!r} is the numeric inputs' concatenation")
+    if any(name in names for node in graph.node for name in node.input):
+        opset = next(i.version for i in proto.opset_import if i.domain in ("", "ai.onnx"))
+        if opset >= 13:  # Split takes its sizes as an input from opset 13 on
+            sizes = NUMERIC_INPUT + "_split"
+            graph.initializer.append(numpy_helper.from_array(np.ones(len(names), dtype=np.int64), sizes))
+            split = helper.make_node("Split", [NUMERIC_INPUT, sizes], names, axis=1)
+        else:
+            split = helper.make_node("Split", [NUMERIC_INPUT], names, axis=1, split=[1] * len(names))
+        graph.node.insert(0, split)
+    kept = [i for i in graph.input if i.name not in names]
+    del graph.input[:]
+    graph.input.append(helper.make_tensor_value_info(NUMERIC_INPUT, TensorProto.FLOAT, [None, len(names)]))
+    graph.input.extend(kept)
 
 
 def _restore_input_names(proto: onnx.ModelProto, schema: Schema) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY
+from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY, NUMERIC_INPUT
 from {{ cookiecutter.package_name }}.schema import Schema
 
 __all__ = ["MISSING_CATEGORY", "model_inputs", "onnx_feeds", "target"]
@@ -36,10 +36,10 @@ def target(frame: pd.DataFrame, schema: Schema) -> pd.Series:
 
 
 def onnx_feeds(inputs: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
-    """ONNX Runtime feeds: one ``[n, 1]`` tensor per feature."""
+    """ONNX Runtime feeds: the numeric features packed in one ``[n, k]`` tensor, one ``[n, 1]`` per category."""
     feeds: dict[str, np.ndarray] = {}
-    for feature in schema.features:
-        values = inputs[feature.name].to_numpy()
-        dtype: Any = np.float32 if feature.numeric else object
-        feeds[feature.name] = values.astype(dtype).reshape(-1, 1)
+    if schema.numeric:
+        feeds[NUMERIC_INPUT] = inputs[schema.numeric].to_numpy(dtype=np.float32)
+    for name in schema.categorical:
+        feeds[name] = inputs[name].to_numpy().astype(object).reshape(-1, 1)
     return feeds

@@ -18,22 +18,25 @@ Validation rules (each failure is a ``RequestError``, a 400 naming the instance 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+import orjson
 
-from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY, session
+from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY, NUMERIC_INPUT, session
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 GOLDEN_RTOL = 1e-4
 GOLDEN_ATOL = 1e-6
-ONNX_TYPES = {"integer": "tensor(float)", "number": "tensor(float)", "category": "tensor(string)"}
+NUMBER_TYPES = frozenset({int, float})
+METADATA_FORMAT = 2
+"""The metadata format this server reads (``export.METADATA_FORMAT`` of the pipeline that wrote the model)."""
 
 
 class ModelError(Exception):
@@ -81,7 +84,10 @@ def _number(feature: Input, value: Any, index: int) -> float:
     """A numeric feature's value as a float (NaN for a missing value), or the ``RequestError`` naming the problem."""
     kind = type(value)
     if kind is float or kind is int:
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            number = math.inf
         if not -FLOAT32_MAX <= number <= FLOAT32_MAX:  # also false for NaN
             raise RequestError(f"instance {index}: {feature.name!r} is not a finite float32 number")
         if feature.type == "integer" and not number.is_integer():
@@ -129,7 +135,17 @@ class Model:
         if self.task not in ("classification", "regression"):
             raise ModelError(f"unknown task {self.task!r} in the metadata")
         self.version: str = str(meta.get("version") or "unversioned")
-        self.by_name = {i.name: i for i in self.inputs}
+        if meta.get("format") != METADATA_FORMAT:
+            raise ModelError(
+                f"the metadata has format {meta.get('format')!r} but this server reads format {METADATA_FORMAT}: "
+                "export the model again with this version of the pipeline"
+            )
+        self.names = [i.name for i in self.inputs]
+        self.numeric_at = [k for k, i in enumerate(self.inputs) if i.numeric]
+        self.category_at = [k for k, i in enumerate(self.inputs) if not i.numeric]
+        numeric = [self.inputs[k] for k in self.numeric_at]
+        self.integer_at = np.array([k for k, i in enumerate(numeric) if i.type == "integer"], dtype=np.intp)
+        self.output_names = ["label", "probabilities"] if self.task == "classification" else ["variable"]
         self.max_batch = max_batch
         self.session: ort.InferenceSession | None = None
         self.ready = False
@@ -161,14 +177,15 @@ class Model:
         return self.ready
 
     def _check_inputs(self, sess: ort.InferenceSession) -> None:
-        graph = {i.name: i.type for i in sess.get_inputs()}
-        declared = {i.name: ONNX_TYPES.get(i.type, i.type) for i in self.inputs}
+        graph = {i.name: (i.type, i.shape[1:]) for i in sess.get_inputs()}
+        declared = {self.inputs[k].name: ("tensor(string)", [1]) for k in self.category_at}
+        if self.numeric_at:
+            declared[NUMERIC_INPUT] = ("tensor(float)", [len(self.numeric_at)])
         if graph != declared:
             raise ModelError(f"the graph's inputs {graph} do not match the metadata's inputs {declared}")
         outputs = [o.name for o in sess.get_outputs()]
-        expected = ["label", "probabilities"] if self.task == "classification" else ["variable"]
-        if outputs != expected:
-            raise ModelError(f"the graph's outputs {outputs} are not {expected} for a {self.task} model")
+        if outputs != self.output_names:
+            raise ModelError(f"the graph's outputs {outputs} are not {self.output_names} for a {self.task} model")
 
     def _check_golden(self) -> None:
         if not self.golden:
@@ -198,43 +215,28 @@ class Model:
         if not body:
             raise RequestError("the request body is empty: send a JSON object with 'instances' or 'rows'")
         try:
-            document = json.loads(body, parse_constant=_refuse_constant)
-        except RequestError:
-            raise
-        except (ValueError, RecursionError) as exc:
-            raise RequestError(f"the request body is not valid JSON: {exc}") from None
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise RequestError(f"the request body is not valid JSON (NaN and Infinity are not JSON): {exc}") from None
         return self.parse(document)
 
     def parse(self, document: Any) -> Batch:
         """Validate a decoded request and build the ONNX feeds."""
-        if not isinstance(document, dict):
+        if type(document) is not dict:
             raise RequestError("the request must be a JSON object with 'instances' or 'rows'")
         if "instances" in document:
-            extra = set(document) - {"instances"}
-            if extra:
-                raise RequestError(f"unexpected top-level keys {sorted(extra)}: send only 'instances'")
-            instances = document["instances"]
-            if not isinstance(instances, list):
-                raise RequestError("'instances' must be a list of objects")
-            self._check_size(len(instances))
-            if len(instances) == 1 and type(instances[0]) is dict and len(instances[0]) == len(self.inputs):
-                return self._single(instances[0])
-            columns = [self._record_column(instances, i) for i in self.inputs]
-            self._check_extra(instances)
+            if len(document) != 1:
+                others = sorted(set(document) - {"instances"})
+                raise RequestError(f"unexpected top-level keys {others}: send only 'instances'")
+            rows = self._records(document["instances"])
         elif "rows" in document:
             extra = set(document) - {"rows", "columns"}
             if extra:
                 raise RequestError(f"unexpected top-level keys {sorted(extra)}: send only 'columns' and 'rows'")
-            columns = self._row_columns(document.get("columns"), document["rows"])
+            rows = self._rows(document.get("columns"), document["rows"])
         else:
             raise RequestError("the request must have 'instances' (a list of objects) or 'rows' (a list of lists)")
-        feeds: dict[str, np.ndarray] = {}
-        unknown: dict[str, int] = {}
-        for feature, values in zip(self.inputs, columns, strict=True):
-            feeds[feature.name], misses = self._tensor(feature, values)
-            if misses:
-                unknown[feature.name] = misses
-        return Batch(feeds, len(columns[0]) if columns else 0, unknown)
+        return self._batch(rows)
 
     def _check_size(self, size: int) -> None:
         if size == 0:
@@ -242,92 +244,102 @@ class Model:
         if size > self.max_batch:
             raise RequestError(f"the batch has {size} instances, more than MAX_BATCH={self.max_batch}")
 
-    def _record_column(self, instances: list[Any], feature: Input) -> list[Any]:
-        name = feature.name
+    def _records(self, instances: Any) -> list[list[Any]]:
+        """``instances`` as rows of values in the metadata's input order."""
+        if type(instances) is not list:
+            raise RequestError("'instances' must be a list of objects")
+        self._check_size(len(instances))
+        names, width = self.names, len(self.names)
         try:
-            return [record[name] for record in instances]
+            rows = [[record[name] for name in names] for record in instances]
         except (KeyError, TypeError):
-            pass
-        for index, record in enumerate(instances):  # the slow path only finds which instance is wrong
-            if not isinstance(record, dict):
-                raise RequestError(f"instance {index} is not an object of feature values") from None
-            if name not in record:
-                raise RequestError(f"instance {index} is missing feature {name!r}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _check_extra(self, instances: list[Any]) -> None:
-        count = len(self.inputs)
+            for index, record in enumerate(instances):  # the slow path only finds which instance is wrong
+                if type(record) is not dict:
+                    raise RequestError(f"instance {index} is not an object of feature values") from None
+                missing = [name for name in names if name not in record]
+                if missing:
+                    raise RequestError(f"instance {index} is missing features {missing}") from None
+            raise  # pragma: no cover  (every record is a dict with every name)
         for index, record in enumerate(instances):
-            if len(record) != count:
-                extra = sorted(set(record) - set(self.by_name))
-                raise RequestError(f"instance {index} has unknown features {extra}")
+            if len(record) != width:
+                raise RequestError(f"instance {index} has unknown features {sorted(set(record) - set(names))}")
+        return rows
 
-    def _row_columns(self, names: Any, rows: Any) -> list[list[Any]]:
-        if names is None:
-            order = [i.name for i in self.inputs]
-        else:
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    def _rows(self, columns: Any, rows: Any) -> list[list[Any]]:
+        """``rows`` (values in the order of ``columns``, or the metadata's) as rows in the metadata's input order."""
+        names = self.names
+        if columns is not None:
+            if type(columns) is not list or not all(type(n) is str for n in columns):
                 raise RequestError("'columns' must be a list of feature names")
-            unknown = sorted(set(names) - set(self.by_name))
+            unknown = sorted(set(columns) - set(names))
             if unknown:
                 raise RequestError(f"unknown features in 'columns': {unknown}")
-            missing = [i.name for i in self.inputs if i.name not in names]
+            missing = [name for name in names if name not in columns]
             if missing:
                 raise RequestError(f"'columns' is missing features {missing}")
-            if len(names) != len(set(names)):
+            if len(columns) != len(set(columns)):
                 raise RequestError("'columns' names a feature more than once")
-            order = names
-        if not isinstance(rows, list):
+        if type(rows) is not list:
             raise RequestError("'rows' must be a list of lists")
         self._check_size(len(rows))
+        order = names if columns is None else columns
         width = len(order)
         for index, row in enumerate(rows):
-            if not isinstance(row, list):
+            if type(row) is not list:
                 raise RequestError(f"row {index} is not a list of values")
             if len(row) != width:
                 raise RequestError(f"row {index} has {len(row)} values, expected {width} ({', '.join(order)})")
-        position = {name: k for k, name in enumerate(order)}
-        return [[row[position[i.name]] for row in rows] for i in self.inputs]
+        if columns is None or columns == names:
+            return rows
+        position = [columns.index(name) for name in names]
+        return [[row[k] for k in position] for row in rows]
 
-    def _single(self, record: dict[str, Any]) -> Batch:
-        """The fast path for one instance with the right number of keys: one ``[1, 1]`` array per feature."""
+    def _batch(self, rows: list[list[Any]]) -> Batch:
+        """Validate the values of rows in input order and build the ONNX feeds."""
         feeds: dict[str, np.ndarray] = {}
+        if self.numeric_at:
+            at = self.numeric_at
+            numbers = rows if len(at) == len(self.names) else [[row[k] for k in at] for row in rows]
+            feeds[NUMERIC_INPUT] = self._numbers(numbers)
         unknown: dict[str, int] = {}
-        for feature in self.inputs:
-            name = feature.name
-            if name not in record:
-                raise RequestError(f"instance 0 is missing feature {name!r}")
-            if feature.numeric:
-                feeds[name] = np.array([[_number(feature, record[name], 0)]], dtype=np.float32)
-            else:
-                text, known = _text(feature, record[name], 0)
-                feeds[name] = np.array([[text]], dtype=object)
-                if not known:
-                    unknown[name] = 1
-        return Batch(feeds, 1, unknown)
+        for k in self.category_at:
+            feature = self.inputs[k]
+            texts, misses = [], 0
+            for index, row in enumerate(rows):
+                text, known = _text(feature, row[k], index)
+                texts.append(text)
+                misses += not known
+            feeds[feature.name] = np.array(texts, dtype=object).reshape(-1, 1)
+            if misses:
+                unknown[feature.name] = misses
+        return Batch(feeds, len(rows), unknown)
 
-    def _tensor(self, feature: Input, values: list[Any]) -> tuple[np.ndarray, int]:
-        if feature.numeric:
-            numbers = [_number(feature, value, index) for index, value in enumerate(values)]
-            return np.array(numbers, dtype=np.float32).reshape(-1, 1), 0
-        texts, unknown = [], 0
-        for index, value in enumerate(values):
-            text, known = _text(feature, value, index)
-            texts.append(text)
-            unknown += not known
-        return np.array(texts, dtype=object).reshape(-1, 1), unknown
+    def _numbers(self, rows: list[list[Any]]) -> np.ndarray:
+        """The numeric features as ``float32[n, k]``.
+
+        One numpy conversion when every value is a valid number; a value-by-value check, which names the first bad
+        value, otherwise.
+        """
+        if {type(v) for row in rows for v in row} <= NUMBER_TYPES:
+            with contextlib.suppress(OverflowError):  # an integer beyond any float: the slow path names it
+                array = np.array(rows, dtype=np.float64)
+                if np.abs(array).max() <= FLOAT32_MAX and (  # false with NaN too
+                    not self.integer_at.size or not np.mod(array[:, self.integer_at], 1).any()
+                ):
+                    return array.astype(np.float32)
+        features = [self.inputs[k] for k in self.numeric_at]
+        checked = [[_number(f, v, index) for f, v in zip(features, row, strict=True)] for index, row in enumerate(rows)]
+        return np.array(checked, dtype=np.float32)
 
     def predict(self, batch: Batch) -> list[dict[str, Any]]:
         """Run the model on a validated batch: ``{"label", "probabilities"}`` or ``{"value"}`` per instance."""
         if self.session is None:
             raise RequestError(f"the model is not ready: {self.reason}", status=503)
-        outputs = self.session.run(None, batch.feeds)
+        outputs = self.session.run(self.output_names, batch.feeds)
         if self.task == "classification":
-            labels = outputs[0].ravel().tolist()
-            probabilities: Sequence[list[float]] = outputs[1].tolist()
             classes = self.classes
             return [
-                {"label": str(label), "probabilities": dict(zip(classes, row, strict=True))}
-                for label, row in zip(labels, probabilities, strict=True)
+                {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
+                for label, row in zip(outputs[0].ravel().tolist(), outputs[1].tolist(), strict=True)
             ]
         return [{"value": value} for value in outputs[0].ravel().tolist()]

@@ -1,15 +1,27 @@
 """The server's configuration, read once at start from environment variables.
 
-========================  ==============  ==========================================================================
-Variable                  Default         Meaning
-========================  ==============  ==========================================================================
-``MODEL_DIR``             ``models``      directory with ``model.onnx`` and ``metadata.json``
-``HOST``                  ``0.0.0.0``     address to listen on
-``PORT``                  ``8080``        TCP port (0 picks a free one)
-``MAX_BODY_BYTES``        ``1048576``     largest request body accepted (413 above)
-``MAX_BATCH``             ``1000``        most instances in one ``/predict`` request (400 above)
-``LOG_LEVEL``             ``INFO``        ``DEBUG`` logs one line per request; ``WARNING``/``ERROR`` log less
-========================  ==============  ==========================================================================
+=======================  ==============  ===========================================================================
+Variable                 Default         Meaning
+=======================  ==============  ===========================================================================
+``MODEL_DIR``            ``models``      directory with the champion's ``model.onnx`` and ``metadata.json``
+``HOST``                 ``0.0.0.0``     address the prediction API listens on
+``PORT``                 ``8080``        its TCP port (0 picks a free one)
+``MAX_BODY_BYTES``       ``1048576``     largest request body accepted (413 above)
+``MAX_BATCH``            ``1000``        most instances in one ``/predict`` request (400 above)
+``LOG_LEVEL``            ``INFO``        ``DEBUG`` logs one line per request; ``WARNING``/``ERROR`` log less
+``MODEL_STORE``          (none)          directory of model versions (``<name>/model.onnx`` + ``metadata.json``)
+                                         that the admin API may load while serving; unset, it loads none
+``CHALLENGER_DIR``       (none)          a challenger to load at start, next to the champion
+``CHALLENGER_MODE``      ``shadow``      ``shadow``: the challenger scores every request, the champion answers;
+                                         ``ab``: the challenger answers a ``CHALLENGER_WEIGHT`` share of requests
+``CHALLENGER_WEIGHT``    ``0.1``         share of requests the challenger answers in ``ab`` mode (0 to 1)
+``ADMIN_HOST``           ``127.0.0.1``   address of the admin API (model loads, rollback, routing); loopback
+                                         keeps it inside the pod (``kubectl port-forward`` reaches it)
+``ADMIN_PORT``           ``8081``        its TCP port (0 picks a free one, ``off`` disables the admin API)
+``SHUTDOWN_GRACE``       ``10``          seconds a stopping server waits for requests in progress (SIGTERM)
+=======================  ==============  ===========================================================================
+
+Nothing is written to disk: logs are JSON lines on stderr, metrics are served from memory.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MODES = ("shadow", "ab")
 
 
 class SettingsError(ValueError):
@@ -39,6 +52,29 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     return value
 
 
+def weight(raw: object, name: str = "CHALLENGER_WEIGHT") -> float:
+    """A share of requests between 0 and 1, or ``SettingsError`` naming ``name``."""
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(f"{name}={value} is out of range [0, 1]")
+    return value
+
+
+def mode(raw: object, name: str = "CHALLENGER_MODE") -> str:
+    """A routing mode, or ``SettingsError`` naming ``name``."""
+    if raw not in MODES:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(MODES)}")
+    return str(raw)
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    return Path(raw) if raw else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server is configured with."""
@@ -49,6 +85,13 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_batch: int = 1000
     log_level: str = "INFO"
+    model_store: Path | None = None
+    challenger_dir: Path | None = None
+    challenger_mode: str = "shadow"
+    challenger_weight: float = 0.1
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = 8081
+    shutdown_grace: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, model_dir: Path | None = None) -> Settings:
@@ -60,23 +103,20 @@ class Settings:
         level = env.get("LOG_LEVEL", "").strip().upper() or cls.log_level
         if level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}")
-        host = env.get("HOST", "").strip() or cls.host
+        admin = env.get("ADMIN_PORT", "").strip().lower()
         settings = cls(
-            model_dir=Path(env.get("MODEL_DIR", "").strip() or cls.model_dir),
-            host=host,
+            model_dir=_path(env, "MODEL_DIR") or cls.model_dir,
+            host=env.get("HOST", "").strip() or cls.host,
             port=_integer(env, "PORT", cls.port, 0, 65535),
             max_body_bytes=_integer(env, "MAX_BODY_BYTES", cls.max_body_bytes, 1, 1 << 30),
             max_batch=_integer(env, "MAX_BATCH", cls.max_batch, 1, 1_000_000),
             log_level=level,
+            model_store=_path(env, "MODEL_STORE"),
+            challenger_dir=_path(env, "CHALLENGER_DIR"),
+            challenger_mode=mode(env.get("CHALLENGER_MODE", "").strip() or cls.challenger_mode),
+            challenger_weight=weight(env.get("CHALLENGER_WEIGHT", "").strip() or cls.challenger_weight),
+            admin_host=env.get("ADMIN_HOST", "").strip() or cls.admin_host,
+            admin_port=None if admin == "off" else _integer(env, "ADMIN_PORT", cls.admin_port or 0, 0, 65535),
+            shutdown_grace=_integer(env, "SHUTDOWN_GRACE", cls.shutdown_grace, 0, 3600),
         )
         return settings if model_dir is None else replace(settings, model_dir=model_dir)
-
-    @property
-    def model_path(self) -> Path:
-        """The ONNX graph."""
-        return self.model_dir / "model.onnx"
-
-    @property
-    def metadata_path(self) -> Path:
-        """The model's metadata written by the export stage."""
-        return self.model_dir / "metadata.json"
