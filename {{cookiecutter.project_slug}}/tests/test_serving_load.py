@@ -35,6 +35,7 @@ class Process:
     port: int
     admin_port: int
     log: Path
+    scratch: Path  # its HOME, TMPDIR and working directory: the server must leave them empty
 
     def admin(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=30)
@@ -52,7 +53,12 @@ def serving(trained: Workspace, challenger: Workspace, tmp_path: Path) -> Iterat
     model_dir(trained, store / "v1")
     model_dir(challenger, store / "v2")
     port, admin_port = free_port(), free_port()
+    scratch = tmp_path / "scratch"
+    for name in ("home", "tmp", "cwd"):
+        (scratch / name).mkdir(parents=True)
     env = os.environ | {
+        "HOME": str(scratch / "home"),
+        "TMPDIR": str(scratch / "tmp"),
         "MODEL_DIR": str(store / "v1"),
         "MODEL_STORE": str(store),
         "HOST": "127.0.0.1",
@@ -64,11 +70,16 @@ def serving(trained: Workspace, challenger: Workspace, tmp_path: Path) -> Iterat
     log = tmp_path / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [BIN / PACKAGE, "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            [BIN / PACKAGE, "serve"],
+            cwd=scratch / "cwd",
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/readyz", 30, process)
-        yield Process(process, port, admin_port, log)
+        yield Process(process, port, admin_port, log, scratch)
     finally:
         stop_process_group(process)
 
@@ -182,3 +193,8 @@ def test_sigterm_answers_the_request_in_progress_then_exits(serving: Process, tr
     finally:
         idle.close()
         busy.close()
+    assert sorted(p.relative_to(serving.scratch).as_posix() for p in serving.scratch.rglob("*")) == [
+        "cwd",
+        "home",
+        "tmp",
+    ], "the server wrote files (onnxruntime writes under $HOME unless told not to)"
