@@ -6,14 +6,18 @@ later ``uv sync --frozen`` only links files.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,8 @@ UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 TAIL_LINES = 60
 # The cookiecutter command of the environment running the tests (the README's way to bake).
 COOKIECUTTER = (sys.executable, "-m", "cookiecutter")
+# A baked project's own commands, from its locked environment.
+UV_RUN = (UV, "run", "--frozen")
 
 
 def project_env(**extra: str) -> dict[str, str]:
@@ -105,6 +111,47 @@ def run(
             pytrace=False,
         )
     return result
+
+
+class Steps:
+    """Run a test's commands (as ``run``), timing each and recording it on the test: the suite prints the table."""
+
+    def __init__(self, record_property: Callable[[str, Any], None]) -> None:
+        self.record = record_property
+
+    def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            self.record(f"step:{name}", round(time.monotonic() - started, 1))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_http(
+    url: str, timeout: float, process: subprocess.Popen[Any] | None = None, interval: float = 0.05
+) -> float:
+    """Poll ``url`` until it answers 200 and return the seconds it took; fail early if ``process`` (the server) exits."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    started = time.monotonic()
+    while time.monotonic() < started + timeout:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode} before {url} answered")
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            opener.open(url, timeout=5) as response,
+        ):
+            if response.status == 200:
+                return time.monotonic() - started
+        time.sleep(interval)
+    raise AssertionError(f"{url} did not answer 200 within {timeout:.0f} s")
 
 
 def bake_into(output_dir: Path, **answers: Any) -> Path:
@@ -229,16 +276,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print how long each step of the slow end-to-end runs took (recorded with ``record_property``)."""
+    """Print how long each step of the slow end-to-end runs took, and the figures they measured (both recorded
+    with ``record_property``: ``step:<name>`` in seconds, ``figure:<name>`` as text).
+    """
     lines = []
     for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
         if getattr(report, "when", "") != "call":
             continue
         steps = [(k[len("step:") :], v) for k, v in report.user_properties if k.startswith("step:")]
+        figures = [f"{k[len('figure:') :]} {v}" for k, v in report.user_properties if k.startswith("figure:")]
         if steps:
             lines.append(
                 f"{report.nodeid.split('::')[-1]}: {report.duration:.0f}s = "
                 + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in steps)
+                + (f" ({', '.join(figures)})" if figures else "")
             )
     if lines:
         terminalreporter.section("end-to-end step times")

@@ -8,7 +8,6 @@ pre-commit hook, ``dvc repro`` end to end, a second ``dvc repro`` that must do n
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import MULTICLASS_LABELS, PROJECT_TEMPLATE, UV, bake_into, run, write_multiclass_csv
-
-UV_RUN = [UV, "run", "--frozen"]
+from conftest import MULTICLASS_LABELS, PROJECT_TEMPLATE, UV, UV_RUN, Steps, bake_into, write_multiclass_csv
 
 
 @dataclass(frozen=True)
@@ -45,20 +42,6 @@ VARIANTS = [
     ),
     Variant("regression-gradient_boosting", {"task": "regression", "model_family": "gradient_boosting"}),
 ]
-
-
-class Steps:
-    """Time each step and record it on the test (the suite prints the table at the end)."""
-
-    def __init__(self, record_property: Callable[[str, Any], None]) -> None:
-        self.record = record_property
-
-    def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        started = time.monotonic()
-        try:
-            return run(*args, **kwargs)
-        finally:
-            self.record(f"step:{name}", round(time.monotonic() - started, 1))
 
 
 @pytest.mark.slow

@@ -582,6 +582,6 @@ def challenger(trained: Workspace, tmp_path_factory: pytest.TempPathFactory) -> 
     """A second exported model, trained on other synthetic rows: another version with other predictions."""
     ws = trained.copy(tmp_path_factory.mktemp("challenger"))
     ws.write_raw(synthetic.frame(ws.schema, PIPELINE_ROWS // 2, seed=1))
-    for command in ("prepare", "train", "export"):
+    for command in ("prepare", "train", "evaluate", "export"):
         ws.ok(command)
     return ws

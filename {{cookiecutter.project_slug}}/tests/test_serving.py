@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Server, Workspace, model_dir
+from conftest import Server, Workspace, free_port, model_dir
 
 from {{ cookiecutter.package_name }} import export
+from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.features import model_inputs
 from {{ cookiecutter.package_name }}.runtime import session
 from {{ cookiecutter.package_name }}.schema import Schema
@@ -228,6 +229,8 @@ def test_health_metadata_and_openapi(server: Server, trained: Workspace, schema:
     assert status == 200
     assert body["version"] == metadata["version"]
     assert body["lineage"] == metadata["lineage"]
+    assert body["metrics"] == trained.read_json("metrics")
+    assert body["metrics"]
     assert [i["name"] for i in body["inputs"]] == [f.name for f in schema.features]
 
     status, _, spec = server.request("GET", "/openapi.json")
@@ -329,12 +332,31 @@ def test_defaults() -> None:
 
 def test_the_serve_path_imports_only_the_serving_runtime() -> None:
     code = (
-        "import sys; from {{ cookiecutter.package_name }}.cli import parser; import {{ cookiecutter.package_name }}.serving.http; parser(); "
+        "import sys; from {{ cookiecutter.package_name }}.cli import main, parser; import {{ cookiecutter.package_name }}.serving.http; parser(); "
+        "main(['healthcheck', '--timeout', '0.1']); "
         "heavy = {'pandas', 'sklearn', 'pydantic', 'yaml', 'mlflow', 'scipy', 'skl2onnx'}; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_healthcheck_exits_0_only_when_the_server_is_ready(
+    server: Server, trained: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def healthcheck(port: int) -> int:
+        monkeypatch.setenv("HOST", "0.0.0.0")
+        monkeypatch.setenv("PORT", str(port))
+        return main(["healthcheck", "--timeout", "5"])
+
+    assert healthcheck(server.port) == 0
+    assert healthcheck(free_port()) == 1  # nobody listens
+    unready = Server(tampered(trained, tmp_path / "model", _wrong_golden), **LIMITS)
+    try:
+        assert unready.wait_checked()[0] == 503
+        assert healthcheck(unready.port) == 1
+    finally:
+        unready.stop()
 
 
 def test_serve_refuses_invalid_settings(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 DVC stages, tests, the Makefile and the GitHub workflows all call these commands, so what runs in CI can be run
 locally, word for word. Heavy libraries are imported inside each command to keep every call fast, and ``serve``
-imports only the serving runtime (numpy, onnxruntime, httptools, uvloop): the model image has nothing else.
+imports only the serving runtime (numpy, onnxruntime, orjson, httptools, uvloop): the model image has nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -91,6 +92,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         paths.metadata,
         paths.parity,
         origin,
+        json.loads(paths.metrics.read_text()),
     )
     print(f"exported {paths.onnx} (parity: {parity})")
     return 0
@@ -199,6 +201,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(settings)
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 if the server on HOST:PORT is ready (the image's HEALTHCHECK; no HTTP client in the image)."""
+    import urllib.request
+
+    from {{ cookiecutter.package_name }}.serving.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+    if ":" in host:  # an IPv6 address
+        host = "[" + host + "]"
+    url = f"http://{host}:{settings.port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            return 0 if response.status == 200 else 1
+    except OSError as exc:  # refused, timed out, or an HTTP error status such as 503
+        print(f"not ready: {url}: {exc}", file=sys.stderr)
+        return 1
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare": cmd_prepare,
     "train": cmd_train,
@@ -211,7 +236,12 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "register": cmd_register,
     "synth": cmd_synth,
     "serve": cmd_serve,
+    "healthcheck": cmd_healthcheck,
 }
+
+
+SERVING_COMMANDS = ("serve", "healthcheck")
+"""The commands the serving image runs: they import nothing beyond the serving runtime."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -230,19 +260,22 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--output", required=True)
         if name == "serve":
             command.add_argument("--model-dir", help="directory with model.onnx and metadata.json (default: MODEL_DIR)")
+        if name == "healthcheck":
+            command.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for /readyz")
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; known errors print one clear message and exit 1 (2 for usage errors)."""
     args = parser().parse_args(argv)
-    if args.command == "serve":  # the serving image has no pydantic or yaml: the errors below need them
-        return cmd_serve(args)
+    if args.command in SERVING_COMMANDS:  # the serving image has no pydantic or yaml: the errors below need them
+        status: int = args.func(args)
+        return status
     from {{ cookiecutter.package_name }}.config import ConfigError
     from {{ cookiecutter.package_name }}.schema import DataContractError
 
     try:
-        status: int = args.func(args)
+        status = args.func(args)
         return status
     except (ConfigError, DataContractError, PermissionError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

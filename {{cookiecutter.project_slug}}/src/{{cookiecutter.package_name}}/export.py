@@ -155,9 +155,14 @@ def model_version(proto: onnx.ModelProto, lineage: dict[str, Any]) -> str:
 
 
 def metadata(
-    proto: onnx.ModelProto, model: Pipeline, schema: Schema, samples: list[dict[str, Any]], lineage: dict[str, Any]
+    proto: onnx.ModelProto,
+    model: Pipeline,
+    schema: Schema,
+    samples: list[dict[str, Any]],
+    lineage: dict[str, Any],
+    metrics: dict[str, Any],
 ) -> dict[str, Any]:
-    """Everything the server needs to know about the model besides its graph."""
+    """Everything the server needs to know about the model besides its graph (its test metrics included)."""
     return {
         "format": METADATA_FORMAT,
         "version": model_version(proto, lineage),
@@ -174,6 +179,7 @@ def metadata(
             "onnxruntime": ort.__version__,
         },
         "golden": samples,
+        "metrics": metrics,
         "lineage": lineage,
     }
 
@@ -187,8 +193,9 @@ def run(
     metadata_path: Path,
     parity_path: Path,
     lineage: dict[str, Any],
+    metrics: dict[str, Any],
 ) -> dict[str, Any]:
-    """Convert, check, and write the ONNX model, its metadata and the parity figures."""
+    """Convert, check, and write the ONNX model, its metadata (with the test ``metrics``) and the parity figures."""
     proto = convert(model, schema, params)
     model_bytes = proto.SerializeToString()
     sess = session(model_bytes)
@@ -196,6 +203,6 @@ def run(
     samples = golden(sess, test, schema, params.golden_samples)
     with atomic_path(onnx_path) as tmp:
         tmp.write_bytes(model_bytes)
-    write_json(metadata_path, metadata(proto, model, schema, samples, lineage))
+    write_json(metadata_path, metadata(proto, model, schema, samples, lineage, metrics))
     write_json(parity_path, measured)
     return measured
