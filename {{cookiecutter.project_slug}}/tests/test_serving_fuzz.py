@@ -14,23 +14,19 @@ from __future__ import annotations
 
 import functools
 import http.client
-import importlib
 import json
 import math
 import socket
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Server, model_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# conftest's ``Server`` (the ModelServer in a thread, on a free port) and ``model_dir``, imported at run time: a static
-# import would make mypy check conftest.py too, which imports the package (installed without a py.typed marker).
-shared: Any = importlib.import_module("conftest")
 LIMITS = {"MAX_BATCH": "50", "MAX_BODY_BYTES": str(64 * 1024)}  # small, so requests above them stay cheap
 
 # Hypothesis examples per property: each sends one request. Mutations and broken bytes are sometimes still valid, so
@@ -351,8 +347,8 @@ class Client:
 @pytest.fixture(scope="module")
 def running(trained: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The real server on the trained model, for this module."""
-    model: Path = shared.model_dir(trained, tmp_path_factory.mktemp("fuzz-model"))
-    server = shared.Server(model, **LIMITS)
+    model = model_dir(trained, tmp_path_factory.mktemp("fuzz-model"))
+    server = Server(model, **LIMITS)
     try:
         status, body = server.wait_checked()
         assert status == 200, body
@@ -1003,7 +999,9 @@ def raw_cases(contract: Contract) -> list[tuple[str, list[bytes], list[list[int]
         ("header without a colon", [post + b"NoColon\r\nContent-Length: 2\r\n\r\n{}"], [[400]]),
         # The body's first 10 bytes are not JSON (400), the rest is not an HTTP request (400, closed).
         ("Content-Length shorter than the body", [post + b"Content-Length: 10\r\n\r\n" + body], [[400, 400]]),
-        ("Content-Length longer than the body, then EOF", [post + b"Content-Length: 100000\r\n\r\n" + body], [[]]),
+        # Announced above MAX_BODY_BYTES: refused from the headers; below it, the server waits for the rest, then EOF.
+        ("Content-Length above the limit, then EOF", [post + b"Content-Length: 100000\r\n\r\n" + body], [[413]]),
+        ("Content-Length longer than the body, then EOF", [post + b"Content-Length: 60000\r\n\r\n" + body], [[]]),
         ("body above MAX_BODY_BYTES", [post + b"Content-Length: %d\r\n\r\n" % big, b" " * big], [[413]]),
         (
             "chunked body above MAX_BODY_BYTES",

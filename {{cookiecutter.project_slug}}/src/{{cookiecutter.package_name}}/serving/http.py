@@ -58,6 +58,8 @@ REASONS = {
     503: b"Service Unavailable",
 }
 JSON = b"application/json"
+LINGER_SECONDS = 2.0
+"""How long a connection the server closes still reads (and drops) what the client sends."""
 VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 Response = tuple[int, bytes, bytes]  # status, content type, body
 Handler = Callable[["Request"], Response | Awaitable[Response]]
@@ -417,6 +419,7 @@ class HttpProtocol(asyncio.Protocol):
         self.body = b""
         self.request_id: str | None = None
         self.route_key: str | None = None
+        self.length: int | None = None
         self.refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -431,13 +434,15 @@ class HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser; malformed HTTP gets a 400 and the connection is closed."""
+        if self.refused:  # answered with Connection: close; what still arrives is dropped
+            return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._send(_error(400, "protocol upgrades are not supported"), "-", keep_alive=False)
+        except httptools.HttpParserUpgrade:  # raised after the request was answered: upgrading is simply not done
+            if self.transport is not None:
+                self.transport.close()
         except httptools.HttpParserError as exc:
-            if not self.refused:
-                self._send(_error(400, f"malformed HTTP request: {exc}"), "-", keep_alive=False)
+            self._refuse(400, f"malformed HTTP request: {exc}")
 
     def close_when_idle(self) -> None:
         """Shutdown: close now if no request is in progress, else right after answering it."""
@@ -458,7 +463,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """Keep the headers the server uses."""
-        if len(name) in (11, 12):  # x-route-key, x-request-id: skip the rest cheaply
+        size = len(name)
+        if size == 14 and name.lower() == b"content-length":
+            self.length = int(value) if value.isdigit() else None  # httptools itself refuses a malformed one
+        elif size in (11, 12):
             lower = name.lower()
             if lower == b"x-request-id":
                 self.request_id = value.decode("latin-1")[:128]
@@ -466,10 +474,9 @@ class HttpProtocol(asyncio.Protocol):
                 self.route_key = value.decode("latin-1")[:128]
 
     def on_headers_complete(self) -> None:
-        """Refuse a body that is announced too large before reading it."""
-        length = self.parser.get_content_length() if hasattr(self.parser, "get_content_length") else None
-        if length is not None and length > self.max_body:
-            self._refuse(413, f"the body has {length} bytes, more than MAX_BODY_BYTES={self.max_body}")
+        """Refuse a body announced larger than the limit before it is sent."""
+        if self.length is not None and self.length > self.max_body:
+            self._refuse(413, f"the body has {self.length} bytes, more than MAX_BODY_BYTES={self.max_body}")
 
     def on_body(self, body: bytes) -> None:
         """Collect the body, refusing it as soon as it exceeds the limit."""
@@ -542,7 +549,13 @@ class HttpProtocol(asyncio.Protocol):
         transport.write(head + body)
         if not keep_alive:
             self.busy = False
-            transport.close()
+            self.refused = True
+            if self.closing or not transport.can_write_eof():
+                transport.close()
+            else:  # half-close and keep reading for a while: closing with unread input would reset the connection,
+                # and the client could lose the answer (a 413 sent before the body arrived, for one)
+                transport.write_eof()
+                asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
 
 class ModelServer:

@@ -336,6 +336,13 @@ class Model:
         if self.session is None:
             raise RequestError(f"the model is not ready: {self.reason}", status=503)
         outputs = self.session.run(self.output_names, batch.feeds)
+        scores = outputs[-1]
+        if not np.isfinite(scores).all():  # float32 overflow on inputs far outside the training data
+            index = int(np.flatnonzero(~np.isfinite(scores).reshape(len(scores), -1).all(axis=1))[0])
+            raise RequestError(
+                f"instance {index}: the model's output is not a finite number (inputs far outside the training data?)",
+                status=422,
+            )
         if self.task == "classification":
             classes = self.classes
             return [
