@@ -148,6 +148,7 @@ class Model:
         self.output_names = ["label", "probabilities"] if self.task == "classification" else ["variable"]
         self.max_batch = max_batch
         self.session: ort.InferenceSession | None = None
+        self._run: Any = None  # the session's run, set by the self-check
         self.ready = False
         self.reason = "the self-check has not run yet"
 
@@ -164,6 +165,9 @@ class Model:
         """
         try:
             self.session = session(self.model_bytes)
+            # The binding's run, without the Python wrapper's per-call input checks (about 1 µs of 5 a prediction;
+            # onnxruntime checks the inputs itself). Same signature: (output names, feeds, run options).
+            self._run = getattr(self.session, "_sess", self.session).run
             self._check_inputs(self.session)
             self._check_golden()
         except ModelError as exc:
@@ -333,9 +337,9 @@ class Model:
 
     def predict(self, batch: Batch) -> list[dict[str, Any]]:
         """Run the model on a validated batch: ``{"label", "probabilities"}`` or ``{"value"}`` per instance."""
-        if self.session is None:
+        if self._run is None:
             raise RequestError(f"the model is not ready: {self.reason}", status=503)
-        outputs = self.session.run(self.output_names, batch.feeds)
+        outputs = self._run(self.output_names, batch.feeds, None)
         scores = outputs[-1]
         if not np.isfinite(scores).all():  # float32 overflow on inputs far outside the training data
             index = int(np.flatnonzero(~np.isfinite(scores).reshape(len(scores), -1).all(axis=1))[0])
