@@ -191,7 +191,8 @@ class App:
 
     def predict(self, request: Request) -> Response:
         """``POST /predict``: the routed model answers; a shadow challenger scores after the response is sent."""
-        model, shadow = self.router.route(request.route_key)
+        router = self.router
+        model, shadow = (router.champion.model, None) if router.challenger is None else router.route(request.route_key)
         request.version = model.version
         if not model.ready:
             raise RequestError(f"the model is not ready: {model.reason}", status=503)
@@ -490,13 +491,9 @@ class HttpProtocol(asyncio.Protocol):
 
     # httptools callbacks ------------------------------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        """A new request starts."""
-        self.busy = True
-        self._reset()
-
     def on_url(self, url: bytes) -> None:
-        """The URL may arrive in pieces."""
+        """A request starts (its state was reset after the previous one); the URL may arrive in pieces."""
+        self.busy = True
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -533,6 +530,7 @@ class HttpProtocol(asyncio.Protocol):
         path = self.url.split(b"?", 1)[0].decode("latin-1")
         request = Request(self.parser.get_method().decode("latin-1"), path, self.body, request_id, self.route_key)
         keep_alive = self.parser.should_keep_alive()
+        self._reset()
         response = self.routes.dispatch(request)
         if isinstance(response, tuple):
             self._answer(request, response, keep_alive, start)

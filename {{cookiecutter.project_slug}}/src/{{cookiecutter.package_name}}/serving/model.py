@@ -19,6 +19,7 @@ Validation rules (each failure is a ``RequestError``, a 400 naming the instance 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -109,6 +110,16 @@ def _text(feature: Input, value: Any, index: int) -> tuple[str, bool]:
             raise RequestError(f"instance {index}: {feature.name!r} is missing but the feature is not nullable")
         return MISSING_CATEGORY, True
     raise RequestError(f"instance {index}: {feature.name!r} must be a string, got {type(value).__name__} {value!r:.40}")
+
+
+def _check_finite(rows: list[list[float]]) -> None:
+    """Refuse outputs that overflowed float32 (inputs far outside the training data): JSON has no NaN or infinity."""
+    for index, row in enumerate(rows):
+        if not all(map(math.isfinite, row)):
+            raise RequestError(
+                f"instance {index}: the model's output is not a finite number (inputs far outside the training data?)",
+                status=422,
+            )
 
 
 class Model:
@@ -326,11 +337,10 @@ class Model:
         """
         if {type(v) for row in rows for v in row} <= NUMBER_TYPES:
             with contextlib.suppress(OverflowError):  # an integer beyond any float: the slow path names it
-                array = np.array(rows, dtype=np.float64)
-                if np.abs(array).max() <= FLOAT32_MAX and (  # false with NaN too
-                    not self.integer_at.size or not np.mod(array[:, self.integer_at], 1).any()
-                ):
-                    return array.astype(np.float32)
+                if max(map(abs, itertools.chain.from_iterable(rows))) <= FLOAT32_MAX:  # false with NaN too
+                    array = np.array(rows, dtype=np.float32)
+                    if not self.integer_at.size or not np.mod(array[:, self.integer_at], 1).any():
+                        return array
         features = [self.inputs[k] for k in self.numeric_at]
         checked = [[_number(f, v, index) for f, v in zip(features, row, strict=True)] for index, row in enumerate(rows)]
         return np.array(checked, dtype=np.float32)
@@ -340,17 +350,13 @@ class Model:
         if self._run is None:
             raise RequestError(f"the model is not ready: {self.reason}", status=503)
         outputs = self._run(self.output_names, batch.feeds, None)
-        scores = outputs[-1]
-        if not np.isfinite(scores).all():  # float32 overflow on inputs far outside the training data
-            index = int(np.flatnonzero(~np.isfinite(scores).reshape(len(scores), -1).all(axis=1))[0])
-            raise RequestError(
-                f"instance {index}: the model's output is not a finite number (inputs far outside the training data?)",
-                status=422,
-            )
         if self.task == "classification":
-            classes = self.classes
+            classes, rows = self.classes, outputs[1].tolist()
+            _check_finite(rows)
             return [
                 {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
-                for label, row in zip(outputs[0].ravel().tolist(), outputs[1].tolist(), strict=True)
+                for label, row in zip(outputs[0].ravel().tolist(), rows, strict=True)
             ]
-        return [{"value": value} for value in outputs[0].ravel().tolist()]
+        values = outputs[0].tolist()
+        _check_finite(values)
+        return [{"value": value} for (value,) in values]
