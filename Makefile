@@ -10,14 +10,15 @@ PYTHON ?= python3
 UV ?= uv
 PYTEST_WORKERS ?= 2
 BUILD := build
+SERVING_DURATION ?= 10
 # Each pipeline stage is a fresh interpreter: with bytecode caching off (PYTHONDONTWRITEBYTECODE, set on some CI
 # images) every stage would recompile MLflow, pandas and scikit-learn from source. Keep the usual caching.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help uv sync demo report test test-fast lint clean
+.PHONY: help uv sync demo report bench-serving test test-fast lint clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 uv: ## Install uv with pip if it is missing
 	@if ! command -v $(UV) >/dev/null 2>&1; then \
@@ -37,6 +38,9 @@ report: sync ## Write build/report/: the pipeline's figures against main, for th
 	mkdir -p $(BUILD)/report
 	$(UV) run --frozen python -m tools.benchmark report --output $(BUILD)/report/report.md
 	printf '%s' "$${PR_NUMBER:-}" > $(BUILD)/report/pr-number
+
+bench-serving: sync ## Our server against `mlflow models serve`, same model: benchmarks/serving.*, README table
+	$(UV) run --frozen python -m tools.serving_benchmark --duration $(SERVING_DURATION) --readme README.md
 
 test: sync ## Run every test of the template, the slow end-to-end runs included
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --durations=15
