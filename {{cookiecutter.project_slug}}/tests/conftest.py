@@ -569,6 +569,18 @@ class Server:
         self.thread.join(10)
 
 
+@contextlib.contextmanager
+def ready_server(model: Path, **env: str) -> Iterator[Server]:
+    """A ``Server`` on ``model`` that passed its self-check; stopped on exit."""
+    running = Server(model, **env)
+    try:
+        status, body = running.wait_checked()
+        assert status == 200, body
+        yield running
+    finally:
+        running.stop()
+
+
 def model_dir(ws: Workspace, dest: Path) -> Path:
     """The exported model of ``ws`` under the names the server expects."""
     dest.mkdir(parents=True, exist_ok=True)

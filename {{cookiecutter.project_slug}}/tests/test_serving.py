@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Server, Workspace, free_port, model_dir
+from conftest import Server, Workspace, free_port, model_dir, ready_server
 
 from {{ cookiecutter.package_name }} import export
 from {{ cookiecutter.package_name }}.cli import main
@@ -34,13 +34,8 @@ LIMITS = {"MAX_BATCH": str(MAX_BATCH), "MAX_BODY_BYTES": str(MAX_BODY)}
 
 @pytest.fixture(scope="module")
 def server(trained: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(model_dir(trained, tmp_path_factory.mktemp("model")), **LIMITS)
-    try:
-        status, body = running.wait_checked()
-        assert status == 200, body
+    with ready_server(model_dir(trained, tmp_path_factory.mktemp("model")), **LIMITS) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -313,6 +308,11 @@ def test_a_model_failing_its_self_check_is_never_ready(
         ({"PORT": "70000"}, "PORT"),
         ({"MAX_BATCH": "0"}, "MAX_BATCH"),
         ({"LOG_LEVEL": "x"}, "LOG_LEVEL"),
+        ({"CHALLENGER_MODE": "canary"}, "CHALLENGER_MODE"),
+        ({"CHALLENGER_WEIGHT": "1.5"}, "CHALLENGER_WEIGHT"),
+        ({"CHALLENGER_WEIGHT": "half"}, "CHALLENGER_WEIGHT"),
+        ({"ADMIN_PORT": "-1"}, "ADMIN_PORT"),
+        ({"SHUTDOWN_GRACE": "x"}, "SHUTDOWN_GRACE"),
     ],
 )
 def test_invalid_settings_name_the_variable(env: dict[str, str], name: str) -> None:
@@ -321,7 +321,9 @@ def test_invalid_settings_name_the_variable(env: dict[str, str], name: str) -> N
 
 
 def test_defaults() -> None:
+    assert Settings.from_env({"ADMIN_PORT": "off"}).admin_port is None
     settings = Settings.from_env({})
+    assert (settings.admin_host, settings.admin_port, settings.model_store) == ("127.0.0.1", 8081, None)
     assert (settings.host, settings.port, settings.max_body_bytes, settings.max_batch) == (
         "0.0.0.0",
         8080,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import Server, model_dir
+from conftest import model_dir, ready_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -347,14 +347,8 @@ class Client:
 @pytest.fixture(scope="module")
 def running(trained: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The real server on the trained model, for this module."""
-    model = model_dir(trained, tmp_path_factory.mktemp("fuzz-model"))
-    server = Server(model, **LIMITS)
-    try:
-        status, body = server.wait_checked()
-        assert status == 200, body
+    with ready_server(model_dir(trained, tmp_path_factory.mktemp("fuzz-model")), **LIMITS) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Server, Workspace, model_dir
-
-from {{ cookiecutter.package_name }}.serving.settings import Settings, SettingsError
+from conftest import Server, Workspace, model_dir, ready_server
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +31,8 @@ def store(trained: Workspace, challenger: Workspace, tmp_path_factory: pytest.Te
 
 @pytest.fixture
 def server(store: Path) -> Iterator[Server]:
-    running = Server(store / "v1", MODEL_STORE=str(store))
-    try:
-        assert running.wait_checked()[0] == 200
+    with ready_server(store / "v1", MODEL_STORE=str(store)) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def version(ws: Workspace) -> str:
@@ -182,32 +176,9 @@ def test_ab_split_follows_the_weight_and_route_keys_stick(
 
 
 def test_a_challenger_can_be_configured_at_start(store: Path, trained: Workspace, challenger: Workspace) -> None:
-    running = Server(store / "v1", CHALLENGER_DIR=str(store / "v2"), CHALLENGER_MODE="ab", CHALLENGER_WEIGHT="1")
-    try:
-        assert running.wait_checked()[0] == 200
+    challenging = {"CHALLENGER_DIR": str(store / "v2"), "CHALLENGER_MODE": "ab", "CHALLENGER_WEIGHT": "1"}
+    with ready_server(store / "v1", **challenging) as running:
         state = running.admin("GET", "/admin/models")[1]
         while state["challenger"] is None:  # the challenger loads right after the champion's self-check
             state = running.admin("GET", "/admin/models")[1]
         assert predict(running, golden(trained)[0]["inputs"])["model_version"] == version(challenger)
-    finally:
-        running.stop()
-
-
-@pytest.mark.parametrize(
-    ("env", "name"),
-    [
-        ({"CHALLENGER_MODE": "canary"}, "CHALLENGER_MODE"),
-        ({"CHALLENGER_WEIGHT": "1.5"}, "CHALLENGER_WEIGHT"),
-        ({"CHALLENGER_WEIGHT": "half"}, "CHALLENGER_WEIGHT"),
-        ({"ADMIN_PORT": "-1"}, "ADMIN_PORT"),
-        ({"SHUTDOWN_GRACE": "x"}, "SHUTDOWN_GRACE"),
-    ],
-)
-def test_invalid_routing_settings_name_the_variable(env: dict[str, str], name: str) -> None:
-    with pytest.raises(SettingsError, match=name):
-        Settings.from_env(env)
-
-
-def test_the_admin_api_can_be_turned_off() -> None:
-    assert Settings.from_env({"ADMIN_PORT": "off"}).admin_port is None
-    assert Settings.from_env({}).admin_port == 8081
