@@ -224,6 +224,36 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Pin an image digest in an environment's overlay and commit it (dev, then staging, then prod)."""
+    from {{ cookiecutter.package_name }} import promote
+
+    outcome = promote.promote(args.env, args.digest, args.model_version, force=args.force)
+    print(outcome.message)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Return an environment to the digest it ran before (or to --to), as one commit."""
+    from {{ cookiecutter.package_name }} import promote
+
+    outcome = promote.rollback(args.env, args.to)
+    print(outcome.message)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """List the digests an environment ran, newest first, from git log of its overlay."""
+    from {{ cookiecutter.package_name }} import promote
+
+    deployments = promote.history(args.env)
+    if args.json:
+        print(json.dumps(promote.history_records(deployments), indent=2))
+    else:
+        print(promote.history_table(args.env, deployments))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare": cmd_prepare,
     "train": cmd_train,
@@ -237,6 +267,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "synth": cmd_synth,
     "serve": cmd_serve,
     "healthcheck": cmd_healthcheck,
+    "promote": cmd_promote,
+    "rollback": cmd_rollback,
+    "history": cmd_history,
 }
 
 
@@ -246,6 +279,8 @@ SERVING_COMMANDS = ("serve", "healthcheck")
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per lifecycle step."""
+    from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS  # standard library only at import: the serving image has it too
+
     root = argparse.ArgumentParser(prog="{{ cookiecutter.package_name }}", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="command", required=True)
     for name, func in COMMANDS.items():
@@ -262,6 +297,16 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--model-dir", help="directory with model.onnx and metadata.json (default: MODEL_DIR)")
         if name == "healthcheck":
             command.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for /readyz")
+        if name in ("promote", "rollback", "history"):
+            command.add_argument("--env", required=True, choices=ENVIRONMENTS, help="the environment")
+        if name == "promote":
+            command.add_argument("--digest", required=True, help="the image digest, sha256:<64 hex digits>")
+            command.add_argument("--model-version", help="recorded with the digest (default: the one it has upstream)")
+            command.add_argument("--force", action="store_true", help="skip the check on the previous environment")
+        if name == "rollback":
+            command.add_argument("--to", help="a digest the environment ran before (default: the one before)")
+        if name == "history":
+            command.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return root
 
 
@@ -272,11 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args)
         return status
     from {{ cookiecutter.package_name }}.config import ConfigError
+    from {{ cookiecutter.package_name }}.promote import PromotionError
     from {{ cookiecutter.package_name }}.schema import DataContractError
 
     try:
         status = args.func(args)
         return status
-    except (ConfigError, DataContractError, PermissionError, FileNotFoundError) as exc:
+    except (ConfigError, DataContractError, PromotionError, PermissionError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -155,7 +155,7 @@ class Model:
         self.numeric_at = [k for k, i in enumerate(self.inputs) if i.numeric]
         self.category_at = [k for k, i in enumerate(self.inputs) if not i.numeric]
         numeric = [self.inputs[k] for k in self.numeric_at]
-        self.integer_at = np.array([k for k, i in enumerate(numeric) if i.type == "integer"], dtype=np.intp)
+        self.integer_at = [k for k, i in enumerate(numeric) if i.type == "integer"]
         self.output_names = ["label", "probabilities"] if self.task == "classification" else ["variable"]
         self.max_batch = max_batch
         self.session: ort.InferenceSession | None = None
@@ -337,10 +337,11 @@ class Model:
         """
         if {type(v) for row in rows for v in row} <= NUMBER_TYPES:
             with contextlib.suppress(OverflowError):  # an integer beyond any float: the slow path names it
-                if max(map(abs, itertools.chain.from_iterable(rows))) <= FLOAT32_MAX:  # false with NaN too
-                    array = np.array(rows, dtype=np.float32)
-                    if not self.integer_at.size or not np.mod(array[:, self.integer_at], 1).any():
-                        return array
+                whole = self.integer_at
+                if max(map(abs, itertools.chain.from_iterable(rows))) <= FLOAT32_MAX and (  # false with NaN too
+                    not whole or all(float(row[k]).is_integer() for row in rows for k in whole)  # before float32 rounds
+                ):
+                    return np.array(rows, dtype=np.float32)
         features = [self.inputs[k] for k in self.numeric_at]
         checked = [[_number(f, v, index) for f, v in zip(features, row, strict=True)] for index, row in enumerate(rows)]
         return np.array(checked, dtype=np.float32)
