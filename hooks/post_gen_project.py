@@ -121,6 +121,7 @@ def prune() -> None:
     """Remove what the answers turned off."""
     if not ANSWERS["include_deploy"]:
         shutil.rmtree("deploy", ignore_errors=True)
+        shutil.rmtree("tests/schemas", ignore_errors=True)  # the Argo CRD schemas that test_deploy.py reads
 
 
 def init_git() -> None:

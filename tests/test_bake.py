@@ -39,8 +39,10 @@ SINGLE_ANSWERS = [
 # A leftover Jinja tag: "{{", "{%", "%}", a "}}" closing an expression ("x }}"; "{'a': {'b': 1}}" in code is fine),
 # or a "cookiecutter." variable.
 MARKER = re.compile(r"\{\{|\{%|%\}|\s\}\}|cookiecutter\.")
-# GitHub Actions expressions (`${{ github.sha }}`) are meant to survive rendering; nothing else in braces is.
+# GitHub Actions expressions (`${{ github.sha }}`) and, in deploy/, Argo Rollouts analysis arguments
+# (`{{args.namespace}}`) are meant to survive rendering; nothing else in braces is.
 ACTIONS_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+ARGO_ARGUMENT = re.compile(r"\{\{args\.[a-z0-9-]+\}\}")
 
 
 def leftover_markers(project: Path) -> list[str]:
@@ -57,6 +59,8 @@ def leftover_markers(project: Path) -> list[str]:
         for number, line in enumerate(text.splitlines(), 1):
             if relative.parts[0] == ".github":
                 line = ACTIONS_EXPRESSION.sub("", line)
+            if relative.parts[0] == "deploy":
+                line = ARGO_ARGUMENT.sub("", line)
             if MARKER.search(line):
                 found.append(f"{relative}:{number}: {line.strip()[:120]}")
     return found
