@@ -14,6 +14,9 @@ Validation rules (each failure is a ``RequestError``, a 400 naming the instance 
   it, as it does in training) and counted in the ``unknown_categories`` metric;
 * ``null`` (or ``""`` for a category) is a missing value, accepted only for ``nullable`` features;
 * missing and extra features are refused; ranges (``min``/``max``) are not enforced: the model extrapolates.
+
+A valid request whose prediction is not a finite number (float32 overflow, for inputs far outside the training data)
+gets a 422 naming the instance: JSON has no NaN or infinity.
 """
 
 from __future__ import annotations

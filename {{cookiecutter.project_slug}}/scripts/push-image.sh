@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Push an image that `make image` built and print the digest the registry stored it under, the one identity that is
+# signed, attested and promoted afterwards (`make push-image`). Settings are environment variables:
+#   REF      the image to push, registry/name:tag (the `image:` line of `make image`)
+#   BUILDER  docker, podman or buildah, or a command ending with one; default: the first that works, in that order
+# Prints `image: <registry/name>` and `digest: sha256:…`; log in to the registry first.
+set -euo pipefail
+
+: "${REF:?set REF to the image to push, registry/name:tag}"
+repo=${REF%:*}
+if [ -z "${BUILDER:-}" ]; then
+    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+        BUILDER=docker
+    elif command -v podman >/dev/null 2>&1; then
+        BUILDER=podman
+    elif command -v buildah >/dev/null 2>&1; then
+        BUILDER=buildah
+    else
+        echo "error: no image builder: install docker, podman or buildah, or set BUILDER" >&2
+        exit 1
+    fi
+fi
+kind=${BUILDER##* }
+# shellcheck disable=SC2086 # BUILDER is a word list ("sudo buildah")
+case "${kind##*/}" in
+    docker)
+        $BUILDER push "$REF" >&2
+        digest=$($BUILDER image inspect "$REF" | python3 -c '
+import json, sys
+repo = sys.argv[1]
+digests = [d for image in json.load(sys.stdin) for d in image.get("RepoDigests") or []]
+print(next((d.split("@", 1)[1] for d in digests if d.split("@", 1)[0] == repo), ""))
+' "$repo")
+        ;;
+    podman | buildah)
+        digestfile=$(mktemp)
+        trap 'rm -f "$digestfile"' EXIT
+        $BUILDER push --digestfile "$digestfile" "$REF" >&2
+        digest=$(cat "$digestfile")
+        ;;
+    *)
+        echo "error: BUILDER=$BUILDER is not docker, podman or buildah" >&2
+        exit 1
+        ;;
+esac
+if ! [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]]; then
+    echo "error: the registry returned no digest for $REF (got '${digest}')" >&2
+    exit 1
+fi
+echo "image: $repo"
+echo "digest: $digest"
