@@ -122,6 +122,7 @@ def prune() -> None:
     if not ANSWERS["include_deploy"]:
         shutil.rmtree("deploy", ignore_errors=True)
         shutil.rmtree("tests/schemas", ignore_errors=True)  # the Argo CRD schemas that test_deploy.py reads
+        Path(".github/workflows/rollback.yml").unlink(missing_ok=True)  # it rolls back an overlay
 
 
 def init_git() -> None:

@@ -1,4 +1,6 @@
-"""The template's own GitHub workflows pass actionlint and zizmor (offline), and pin every action by commit."""
+"""GitHub workflows pass actionlint and zizmor (offline), pin every action by commit and grant least privilege: the
+template's own (.github/workflows) and those of every generated variant.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +8,19 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from conftest import bake_into
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+# Generated variants whose workflows differ (deploy files decide the promotion jobs and the rollback workflow).
+VARIANTS = {"default": {}, "no-deploy": {"include_deploy": "no"}, "regression": {"task": "regression"}}
+GENERATED = ("ci.yml", "pr-training.yml", "pr-comment.yml", "release.yml")
+DEPLOY_JOBS = ("promote-dev", "promote-staging", "promote-prod")
 
 
 def _tool(name: str) -> str:
@@ -21,33 +29,137 @@ def _tool(name: str) -> str:
     return path
 
 
+def actionlint(workflows: list[Path]) -> str:
+    """actionlint's findings ("" when there are none)."""
+    result = subprocess.run([_tool("actionlint"), *map(str, workflows)], check=False, capture_output=True, text=True)
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+def zizmor(folder: Path) -> str:
+    """zizmor's findings, offline ("" when there are none)."""
+    result = subprocess.run(
+        [_tool("zizmor"), "--offline", "--no-progress", str(folder)], check=False, capture_output=True, text=True
+    )
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+def policy_problems(workflow: Path) -> list[str]:
+    """What breaks the rules: actions pinned by SHA with a version comment, `permissions: {}` at the top and per job,
+    no pull_request_target, deploy jobs never cancelled, checkouts without persisted credentials unless they push.
+    """
+    text = workflow.read_text()
+    data = yaml.safe_load(text)
+    problems = []
+    if data.get("permissions") != {}:
+        problems.append("top-level permissions must be {} (grant per job)")
+    if "pull_request_target" in text:
+        problems.append("pull_request_target is forbidden")
+    for line in text.splitlines():
+        if re.match(r"^\s*(- )?uses:", line) and not re.search(r"@[0-9a-f]{40}\s+# v\d+\.\d+\.\d+", line):
+            problems.append(f"not pinned by SHA with a # vX.Y.Z comment: {line.strip()}")
+    for name, job in data["jobs"].items():
+        if "permissions" not in job:
+            problems.append(f"job {name} declares no permissions")
+        writes = (job.get("permissions") or {}).get("contents") == "write"
+        for step in job.get("steps", []):
+            uses = step.get("uses")
+            if uses and not PINNED.match(uses):
+                problems.append(f"{name}: {uses} is not pinned to a full commit SHA")
+            if uses and uses.startswith("actions/checkout@"):
+                persist = (step.get("with") or {}).get("persist-credentials")
+                if persist is not False and not (writes and persist is True):
+                    problems.append(f"{name}: checkout must set persist-credentials: false (true only to push)")
+        if name.startswith(("promote-", "rollback")):
+            concurrency = job.get("concurrency") or {}
+            if not concurrency.get("group") or concurrency.get("cancel-in-progress") is not False:
+                problems.append(f"{name}: a deploy job needs a concurrency group with cancel-in-progress: false")
+    return problems
+
+
+def triggers(data: dict[Any, Any]) -> Any:
+    """The `on:` block (YAML 1.1 reads the key `on` as True)."""
+    return data["on"] if "on" in data else data[True]
+
+
 def test_there_are_workflows() -> None:
     assert WORKFLOWS, "no workflow in .github/workflows"
 
 
 def test_actionlint() -> None:
-    result = subprocess.run([_tool("actionlint"), *map(str, WORKFLOWS)], check=False, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert not actionlint(WORKFLOWS)
 
 
 def test_zizmor_offline() -> None:
-    result = subprocess.run(
-        [_tool("zizmor"), "--offline", "--no-progress", str(ROOT / ".github" / "workflows")],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert not zizmor(ROOT / ".github" / "workflows")
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_actions_pinned_and_least_privilege(workflow: Path) -> None:
-    data = yaml.safe_load(workflow.read_text())
-    assert data.get("permissions") == {}, "top-level permissions must be {} (grant per job)"
-    for name, job in data["jobs"].items():
-        assert "permissions" in job, f"job {name} declares no permissions"
-        for step in job.get("steps", []):
-            uses = step.get("uses")
-            if uses:
-                assert PINNED.match(uses), f"{name}: {uses} is not pinned to a full commit SHA"
-    assert "pull_request_target" not in workflow.read_text()
+    assert not policy_problems(workflow)
+
+
+# --- The generated project's workflows ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The .github/workflows folder of each variant, baked once (no environment installed)."""
+    root = tmp_path_factory.mktemp("workflow-variants")
+    return {name: bake_into(root / name, **answers) / ".github" / "workflows" for name, answers in VARIANTS.items()}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_workflows_lint_clean(generated: dict[str, Path], variant: str) -> None:
+    folder = generated[variant]
+    workflows = sorted(folder.glob("*.yml"))
+    names = {p.name for p in workflows}
+    assert set(GENERATED) <= names
+    assert ("rollback.yml" in names) == (variant != "no-deploy")
+    assert not actionlint(workflows)
+    assert not zizmor(folder)
+    assert not {p.name: policy_problems(p) for p in workflows if policy_problems(p)}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_release_and_rollback_rules(generated: dict[str, Path], variant: str) -> None:
+    release = yaml.safe_load((generated[variant] / "release.yml").read_text())
+    jobs = release["jobs"]
+    assert release["concurrency"] == {"group": "release", "cancel-in-progress": False}
+    assert jobs["build"]["permissions"] == {
+        "contents": "read",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
+    if variant == "no-deploy":
+        assert list(jobs) == ["build"], "without deploy files there is nothing to promote"
+        return
+    assert list(jobs) == ["build", *DEPLOY_JOBS]
+    for job in DEPLOY_JOBS:
+        env = job.removeprefix("promote-")
+        assert jobs[job]["environment"] == env
+        assert jobs[job]["concurrency"]["group"] == f"deploy-{env}"
+        assert jobs[job]["permissions"]["contents"] == "write"
+        assert "id-token" not in jobs[job]["permissions"]
+        promote = [s["run"] for s in jobs[job]["steps"] if "make promote" in s.get("run", "")]
+        assert len(promote) == 1 and "git push" in promote[0] and "make image" not in promote[0]
+    assert jobs["promote-prod"]["needs"] == ["build", "promote-staging"]
+    assert any("make smoke" in s.get("run", "") for s in jobs["promote-staging"]["steps"])
+    rollback = yaml.safe_load((generated[variant] / "rollback.yml").read_text())
+    assert set(triggers(rollback)) == {"workflow_dispatch"}
+    assert rollback["jobs"]["rollback"]["concurrency"]["cancel-in-progress"] is False
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_pr_workflows_are_fork_safe(generated: dict[str, Path], variant: str) -> None:
+    training = yaml.safe_load((generated[variant] / "pr-training.yml").read_text())
+    assert set(triggers(training)) == {"pull_request"}
+    (train,) = training["jobs"].values()
+    assert train["permissions"] == {"contents": "read"}
+    assert "secrets." not in (generated[variant] / "pr-training.yml").read_text()
+    comment_text = (generated[variant] / "pr-comment.yml").read_text()
+    comment = yaml.safe_load(comment_text)
+    assert triggers(comment)["workflow_run"]["workflows"] == [training["name"]]
+    (job,) = comment["jobs"].values()
+    assert not any("checkout" in s.get("uses", "") for s in job["steps"]), "the comment job must not check out code"
+    assert "cml comment update" in comment_text and "--watermark-title" in comment_text

@@ -47,6 +47,7 @@ def mismatches(status: dict[str, object]) -> list[str]:
 
 
 def main() -> int:
+    """Exit 0 when dvc.lock matches, 1 (listing what differs) when it does not."""
     if not Path("dvc.lock").is_file():
         print("error: dvc.lock is missing: run `make repro` and commit dvc.lock", file=sys.stderr)
         return 1
@@ -56,7 +57,7 @@ def main() -> int:
         return 1
     found = mismatches(json.loads(result.stdout or "{}"))
     if found:
-        print("error: dvc.lock does not match the code and params: run `make repro` and commit dvc.lock", file=sys.stderr)
+        print("error: dvc.lock does not match code and params (make repro, commit dvc.lock):", file=sys.stderr)
         for line in found:
             print(f"  {line}", file=sys.stderr)
         return 1
