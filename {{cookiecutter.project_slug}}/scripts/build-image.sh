@@ -40,18 +40,9 @@ tag=${TAG:-${model_version:-${revision:0:12}}}
 tag=$(printf '%s' "${tag:-dev}" | tr -c 'A-Za-z0-9_.-' '-')
 ref="$IMAGE:$tag"
 
-if [ -z "${BUILDER:-}" ]; then
-    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-        BUILDER=docker
-    elif command -v podman >/dev/null 2>&1; then
-        BUILDER=podman
-    elif command -v buildah >/dev/null 2>&1; then
-        BUILDER=buildah
-    else
-        echo "error: no image builder: install docker, podman or buildah, or set BUILDER" >&2
-        exit 1
-    fi
-fi
+# shellcheck source=scripts/container-tool.sh
+. "$(dirname "${BASH_SOURCE[0]}")/container-tool.sh"
+pick_builder docker podman buildah
 kind=${BUILDER##* }
 case "${kind##*/}" in
     docker) build=(build) ;;

@@ -8,18 +8,9 @@ set -euo pipefail
 
 : "${REF:?set REF to the image to push, registry/name:tag}"
 repo=${REF%:*}
-if [ -z "${BUILDER:-}" ]; then
-    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-        BUILDER=docker
-    elif command -v podman >/dev/null 2>&1; then
-        BUILDER=podman
-    elif command -v buildah >/dev/null 2>&1; then
-        BUILDER=buildah
-    else
-        echo "error: no image builder: install docker, podman or buildah, or set BUILDER" >&2
-        exit 1
-    fi
-fi
+# shellcheck source=scripts/container-tool.sh
+. "$(dirname "${BASH_SOURCE[0]}")/container-tool.sh"
+pick_builder docker podman buildah
 kind=${BUILDER##* }
 # shellcheck disable=SC2086 # BUILDER is a word list ("sudo buildah")
 case "${kind##*/}" in

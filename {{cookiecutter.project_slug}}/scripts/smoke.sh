@@ -10,16 +10,9 @@ if ! [[ "$ref" =~ @sha256:[0-9a-f]{64}$ ]]; then
     echo "error: '$ref' is not an image by digest (set DIGEST=)" >&2
     exit 1
 fi
-if [ -z "${BUILDER:-}" ]; then
-    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-        BUILDER=docker
-    elif command -v podman >/dev/null 2>&1; then
-        BUILDER=podman
-    else
-        echo "error: no container runtime: install docker or podman, or set BUILDER" >&2
-        exit 1
-    fi
-fi
+# shellcheck source=scripts/container-tool.sh
+. "$(dirname "${BASH_SOURCE[0]}")/container-tool.sh"
+pick_builder docker podman
 port=${SMOKE_PORT:-18080}
 # shellcheck disable=SC2086 # BUILDER is a word list
 container=$($BUILDER run --detach --rm --read-only --publish "127.0.0.1:$port:8080" "$ref")
