@@ -12,13 +12,21 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import bake_into
+from conftest import bake_into, write_multiclass_csv
+from test_end_to_end import VARIANTS as E2E_VARIANTS
+from test_end_to_end import Variant
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 # Generated variants whose workflows differ (deploy files decide the promotion jobs and the rollback workflow).
-VARIANTS = {"default": {}, "no-deploy": {"include_deploy": "no"}, "regression": {"task": "regression"}}
+# Every variant the end-to-end tests bake, plus answers the workflows render (registry, MLflow server).
+VARIANTS = {v.id: v for v in E2E_VARIANTS} | {
+    "custom-registry-and-mlflow": Variant(
+        "custom-registry-and-mlflow",
+        {"image_name": "registry.example.com:5000/team/churn", "mlflow_tracking_uri": "https://mlflow.example.com"},
+    )
+}
 GENERATED = ("ci.yml", "pr-training.yml", "pr-comment.yml", "release.yml")
 DEPLOY_JOBS = ("promote-dev", "promote-staging", "promote-prod")
 
@@ -105,7 +113,18 @@ def test_actions_pinned_and_least_privilege(workflow: Path) -> None:
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The .github/workflows folder of each variant, baked once (no environment installed)."""
     root = tmp_path_factory.mktemp("workflow-variants")
-    return {name: bake_into(root / name, **answers) / ".github" / "workflows" for name, answers in VARIANTS.items()}
+    folders = {}
+    for name, variant in VARIANTS.items():
+        answers = dict(variant.answers)
+        if variant.user_csv:
+            answers.update(dataset=str(write_multiclass_csv(root / "plants.csv")), target_column="species")
+        folders[name] = bake_into(root / name, **answers) / ".github" / "workflows"
+    return folders
+
+
+def has_deploy(variant: str) -> bool:
+    """Whether the variant was baked with deploy files (and so promotes and rolls back)."""
+    return VARIANTS[variant].answers.get("include_deploy", "yes") == "yes"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -114,7 +133,7 @@ def test_generated_workflows_lint_clean(generated: dict[str, Path], variant: str
     workflows = sorted(folder.glob("*.yml"))
     names = {p.name for p in workflows}
     assert set(GENERATED) <= names
-    assert ("rollback.yml" in names) == (variant != "no-deploy")
+    assert ("rollback.yml" in names) == has_deploy(variant)
     assert not actionlint(workflows)
     assert not zizmor(folder)
     assert not {p.name: policy_problems(p) for p in workflows if policy_problems(p)}
@@ -131,7 +150,7 @@ def test_generated_release_and_rollback_rules(generated: dict[str, Path], varian
         "id-token": "write",
         "attestations": "write",
     }
-    if variant == "no-deploy":
+    if not has_deploy(variant):
         assert list(jobs) == ["build"], "without deploy files there is nothing to promote"
         return
     assert list(jobs) == ["build", *DEPLOY_JOBS]
