@@ -254,6 +254,20 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Check a running server against a release's model: 0 if healthy, 1 if its environment should roll back."""
+    from {{ cookiecutter.package_name }} import probe
+
+    try:
+        metadata = json.loads(Path(args.metadata).read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the model metadata {args.metadata}: {exc}", file=sys.stderr)
+        return 2
+    checks = probe.probe(args.url, metadata, args.requests, args.budget_ms, args.wait)
+    print(probe.report(checks, args.json))
+    return 0 if all(c.passed for c in checks) else 1
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare": cmd_prepare,
     "train": cmd_train,
@@ -270,10 +284,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "promote": cmd_promote,
     "rollback": cmd_rollback,
     "history": cmd_history,
+    "probe": cmd_probe,
 }
 
 
-SERVING_COMMANDS = ("serve", "healthcheck")
+SERVING_COMMANDS = ("serve", "healthcheck", "probe")
 """The commands the serving image runs: they import nothing beyond the serving runtime."""
 
 
@@ -295,6 +310,13 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--output", required=True)
         if name == "serve":
             command.add_argument("--model-dir", help="directory with model.onnx and metadata.json (default: MODEL_DIR)")
+        if name == "probe":
+            command.add_argument("--url", required=True, help="the server's base URL, e.g. https://staging.example.com")
+            command.add_argument("--metadata", default="models/metadata.json", help="the release's model metadata")
+            command.add_argument("--requests", type=int, default=50, help="requests timed for the latency check")
+            command.add_argument("--budget-ms", type=float, default=100.0, help="largest p95 latency allowed")
+            command.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the version to roll out")
+            command.add_argument("--json", action="store_true", help="print the verdict as JSON")
         if name == "healthcheck":
             command.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for /readyz")
         if name in ("promote", "rollback", "history"):
