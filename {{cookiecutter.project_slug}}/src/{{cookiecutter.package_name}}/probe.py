@@ -15,8 +15,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
-GOLDEN_RTOL = 1e-4
-GOLDEN_ATOL = 1e-6
+from {{ cookiecutter.package_name }}.serving.golden import reproduces
 
 
 @dataclass(frozen=True)
@@ -39,21 +38,6 @@ def _call(url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
     except (OSError, ValueError) as exc:
         return 0, {"error": str(exc)}
-
-
-def _matches(got: dict[str, Any], expected: dict[str, Any], classes: list[str]) -> bool:
-    """Whether one prediction reproduces a golden sample's expected output."""
-
-    def close(a: float, b: float) -> bool:
-        return math.isclose(a, b, rel_tol=GOLDEN_RTOL, abs_tol=GOLDEN_ATOL)
-
-    if "label" in expected:
-        probabilities = got.get("probabilities") or {}
-        return got.get("label") == str(expected["label"]) and all(
-            close(float(probabilities.get(c, math.nan)), float(p))
-            for c, p in zip(classes, expected["probabilities"], strict=True)
-        )
-    return close(float(got.get("value", math.nan)), float(expected["value"]))
 
 
 def wait_for_version(url: str, version: str, wait: float, interval: float = 5.0) -> Check:
@@ -81,7 +65,7 @@ def probe(url: str, metadata: dict[str, Any], requests: int, budget_ms: float, w
     wrong = []
     for index, sample in enumerate(golden):
         status, body = _call(f"{url}/predict", {"instances": [sample["inputs"]]})
-        if status != 200 or not _matches(body["predictions"][0], sample["expected"], classes):
+        if status != 200 or not reproduces(body["predictions"][0], sample["expected"], classes):
             wrong.append(f"sample {index}: HTTP {status} {json.dumps(body)[:200]}")
     checks.append(
         Check(

@@ -191,8 +191,7 @@ class App:
 
     def predict(self, request: Request) -> Response:
         """``POST /predict``: the routed model answers; a shadow challenger scores after the response is sent."""
-        router = self.router
-        model, shadow = (router.champion.model, None) if router.challenger is None else router.route(request.route_key)
+        model, shadow = self.router.route(request.route_key)
         request.version = model.version
         if not model.ready:
             raise RequestError(f"the model is not ready: {model.reason}", status=503)

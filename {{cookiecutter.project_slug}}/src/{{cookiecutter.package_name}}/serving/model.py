@@ -31,13 +31,11 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-import orjson
 
 from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY, NUMERIC_INPUT, session
+from {{ cookiecutter.package_name }}.serving.golden import reproduces
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-GOLDEN_RTOL = 1e-4
-GOLDEN_ATOL = 1e-6
 NUMBER_TYPES = frozenset({int, float})
 METADATA_FORMAT = 2
 """The metadata format this server reads (``export.METADATA_FORMAT`` of the pipeline that wrote the model)."""
@@ -213,30 +211,12 @@ class Model:
                 got = self.predict(self.parse({"instances": [sample["inputs"]]}))[0]
             except RequestError as exc:
                 raise ModelError(f"golden sample {index} is not a valid request: {exc}") from exc
-            expected = sample["expected"]
-            if self.task == "classification":
-                if got["label"] != str(expected["label"]):
-                    raise ModelError(f"golden sample {index}: label {got['label']!r} != expected {expected['label']!r}")
-                have = np.array([got["probabilities"][c] for c in self.classes])
-                want = np.array(expected["probabilities"], dtype=np.float64)
-            else:
-                have, want = np.array([got["value"]]), np.array([expected["value"]], dtype=np.float64)
-            if have.shape != want.shape or not np.allclose(have, want, rtol=GOLDEN_RTOL, atol=GOLDEN_ATOL):
-                raise ModelError(f"golden sample {index}: got {have.tolist()}, expected {want.tolist()}")
+            if not reproduces(got, sample["expected"], self.classes):
+                raise ModelError(f"golden sample {index}: got {got}, expected {sample['expected']}")
 
     # ----------------------------------------------------------------------------------------------------------------
     # Requests
     # ----------------------------------------------------------------------------------------------------------------
-
-    def parse_body(self, body: bytes) -> Batch:
-        """Decode and validate a ``/predict`` body."""
-        if not body:
-            raise RequestError("the request body is empty: send a JSON object with 'instances' or 'rows'")
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestError(f"the request body is not valid JSON (NaN and Infinity are not JSON): {exc}") from None
-        return self.parse(document)
 
     def parse(self, document: Any) -> Batch:
         """Validate a decoded request and build the ONNX feeds."""
