@@ -6,11 +6,13 @@ local DVC remote, committed) is cloned for each workflow, as GitHub's checkout w
 from __future__ import annotations
 
 import re
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import bake_into, project_env, run
+from conftest import bake_into, free_port, project_env, run, wait_for_http
 from workflow_runner import JobResult, Recorders, WorkflowRunner, describe
 
 PACKAGE = "churn_model"
@@ -139,20 +141,48 @@ def test_ci_pr_and_comment_workflows(lab: Lab) -> None:
         assert len(lab.recorders.calls("cml")) == 1
 
 
-def release(lab: Lab, checkout: Path) -> dict[str, JobResult]:
+def release(lab: Lab, checkout: Path, staging_url: str, rollout_wait: str = "30") -> dict[str, JobResult]:
     context = github_context()
-    context["vars"]["MLFLOW_TRACKING_URI"] = lab.tracking
-    results = lab.workflow(checkout, "release.yml", context)
-    ok(results, "build", "promote-dev", "promote-staging", "promote-prod")
-    return results
+    context["vars"].update(MLFLOW_TRACKING_URI=lab.tracking, STAGING_URL=staging_url, ROLLOUT_WAIT_SECONDS=rollout_wait)
+    return lab.workflow(checkout, "release.yml", context)
+
+
+@pytest.fixture
+def staging_url(lab: Lab) -> Iterator[str]:
+    """The server "running in staging": the project's real server on the model that the release builds."""
+    port = free_port()
+    env = dict(lab.env, HOST="127.0.0.1", PORT=str(port), ADMIN_PORT="off", MODEL_DIR=str(lab.origin / "models"))
+    server = subprocess.Popen(
+        ["uv", "run", "--frozen", PACKAGE, "serve"],
+        cwd=lab.origin,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/readyz", 120, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+RELEASE_JOBS = ("build", "promote-dev", "promote-staging", "promote-prod")
 
 
 @pytest.mark.slow
-def test_release_and_rollback_workflows(lab: Lab) -> None:
+def test_release_and_rollback_workflows(lab: Lab, staging_url: str) -> None:
     checkout = lab.clone("main-checkout")
     head = run(["git", "rev-parse", "HEAD"], cwd=checkout).stdout.strip()
 
-    first = release(lab, checkout)
+    first = release(lab, checkout, staging_url)
+    ok(first, *RELEASE_JOBS)
+    # Staging was checked against the release's own model metadata, handed over from the build job.
+    probed = next(s for s in first["promote-staging"].steps if s.name.startswith("Check the model"))
+    assert "pass  serves the release's model version" in probed.stdout, probed.stdout
+    assert probed.stdout.splitlines()[-1] == "healthy", probed.stdout
     digest = first["build"].outputs["digest"]
     assert DIGEST.match(digest), first["build"].outputs
     assert first["build"].outputs["image"] == IMAGE
@@ -193,7 +223,8 @@ def test_release_and_rollback_workflows(lab: Lab) -> None:
     assert pushed == [["push", "origin", "HEAD:main"]] * 3
 
     # A second merge: a new build and digest, promoted the same way; then prod is rolled back to the first.
-    second = release(lab, checkout)
+    second = release(lab, checkout, staging_url)
+    ok(second, *RELEASE_JOBS)
     new_digest = second["build"].outputs["digest"]
     assert DIGEST.match(new_digest) and new_digest != digest
     assert overlay_digest(checkout, "prod") == new_digest
@@ -213,3 +244,16 @@ def test_release_and_rollback_workflows(lab: Lab) -> None:
     assert len(lab.recorders.calls("git")) == 7  # 3 + 3 promotions, 1 rollback
     shown = rolled["rollback"].steps[-1].stdout  # the step ends with `make history`
     assert f"{digest}" in shown and f"{new_digest}" in shown and "(current)" in shown, shown
+
+    # A third merge whose model never becomes healthy in staging: staging is rolled back, prod is never promoted.
+    third = release(lab, checkout, f"http://127.0.0.1:{free_port()}", rollout_wait="1")
+    assert list(third) == list(RELEASE_JOBS[:3]) and third["promote-staging"].failed, describe(third)
+    probed = third["promote-staging"].failed
+    assert probed.name.startswith("Check the model") and "FAIL  ready" in probed.stdout, probed.stdout
+    bad_digest = third["build"].outputs["digest"]
+    assert overlay_digest(checkout, "dev") == bad_digest
+    assert overlay_digest(checkout, "staging") == new_digest
+    assert overlay_digest(checkout, "prod") == digest
+    log = run(["git", "log", "--format=%s", "-3"], cwd=checkout).stdout.splitlines()
+    assert [s.split(":")[0] for s in log] == ["roll back staging", "promote staging", "promote dev"], log
+    assert len(lab.recorders.calls("git")) == 10  # promote dev, promote staging, roll back staging

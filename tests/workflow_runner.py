@@ -293,7 +293,11 @@ class WorkflowRunner:
         if action == "actions/upload-artifact":
             source = self.workspace / inputs["path"]
             assert source.exists(), f"upload-artifact: {inputs['path']} does not exist"
-            shutil.copytree(source, self.artifacts / inputs["name"], dirs_exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, self.artifacts / inputs["name"], dirs_exist_ok=True)
+            else:  # a single file lands at the artifact's root
+                (self.artifacts / inputs["name"]).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, self.artifacts / inputs["name"] / source.name)
         elif action == "actions/download-artifact":
             shutil.copytree(self.artifacts / inputs["name"], self.workspace / inputs["path"], dirs_exist_ok=True)
         else:
