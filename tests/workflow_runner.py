@@ -9,8 +9,9 @@ and ``git push``) are recorders on ``PATH`` that append what they were asked to 
 A ``run:`` script must not contain ``${{`` itself (values reach it through ``env:``, which is also what keeps it safe
 from injection): the runner refuses one that does. All jobs of a workflow run in the same checkout, one after the
 other in the order of ``needs:``, since a recorded ``git push`` does not reach a remote the next job could check out.
-A job's ``if:`` is not evaluated (the caller picks the workflow and event); a step's ``if:`` may only be
-``!cancelled()`` or ``always()``, which run the step after an earlier one failed.
+Conditions (a job's or a step's ``if:``) are evaluated when they are ``always()``, ``!cancelled()``, ``success()``
+or comparisons ``<context value> == '<literal>'`` / ``!=`` joined by ``&&``; the runner refuses any other. A job whose
+condition is false, or that needs a skipped job, is skipped, as on GitHub.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import Any
 import yaml
 
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-ALWAYS = re.compile(r"^\$\{\{\s*(!cancelled\(\)|always\(\))\s*\}\}$|^(!cancelled\(\)|always\(\))$")
+COMPARISON = re.compile(r"^([\w.\-\[\]]+)\s*(==|!=)\s*'([^']*)'$")
+STATUS = {"always()": True, "!cancelled()": True, "success()": None}  # None: only when nothing failed before
 ARTIFACT_ACTIONS = ("actions/upload-artifact", "actions/download-artifact")
 # What the skipped setup actions would output.
 ACTION_OUTPUTS = {"anchore/sbom-action/download-syft": {"cmd": "syft"}}
@@ -62,6 +64,20 @@ RECORDER = textwrap.dedent(
         os.execv(os.environ["RECORDER_REAL_GIT"], ["git", *args])
     elif tool == "cml":
         log(posted=Path(args[-1]).read_text())
+    elif tool == "gh":
+        # Plays GitHub's issues and pull requests: `list` answers the number of the open one (state/gh-<noun>, written
+        # by `create`); a --body-file is logged with its content.
+        noun, verb = (args + ["", ""])[:2]
+        if option("--body-file"):
+            entry["body"] = Path(option("--body-file")).read_text()
+        known = state / f"gh-{noun}"
+        if verb == "list":
+            print(known.read_text() if known.exists() else "")
+        elif verb == "create" and noun in ("issue", "pr"):
+            number = {"issue": "41", "pr": "42"}[noun]
+            known.write_text(number)
+            print(f"https://github.com/your-org/churn-model/{'issues' if noun == 'issue' else 'pull'}/{number}")
+        log()
     elif tool == "syft":
         for spec in [a for a in args if "=" in a and not a.startswith("-")]:
             Path(spec.split("=", 1)[1]).write_text('{"spdxVersion": "SPDX-2.3", "packages": []}\n')
@@ -178,6 +194,25 @@ def _lookup(path: str, context: dict[str, Any]) -> Any:
     return value
 
 
+def condition(text: Any, context: dict[str, Any], failed: bool) -> bool:
+    """Whether a job or step with ``if: text`` runs (``failed``: an earlier step of the job failed)."""
+    text = str(text or "").strip()
+    inner = EXPRESSION.fullmatch(text)
+    terms = [t.strip() for t in (inner.group(1) if inner else text).split("&&") if t.strip()]
+    runs_after_failure = False
+    for term in terms:
+        if term in STATUS:
+            runs_after_failure = runs_after_failure or bool(STATUS[term])
+            continue
+        match = COMPARISON.match(term)
+        assert match, f"the runner cannot evaluate if: {text}"
+        value = _lookup(match.group(1), context)
+        value = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        if (value == match.group(3)) != (match.group(2) == "=="):
+            return False
+    return runs_after_failure or not failed
+
+
 def resolve(text: Any, context: dict[str, Any]) -> str:
     """``text`` with each ``${{ a.b || 'default' }}`` replaced from ``context``."""
 
@@ -203,6 +238,7 @@ class StepResult:
 @dataclass
 class JobResult:
     name: str
+    skipped: bool = False
     steps: list[StepResult] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     skipped_actions: list[dict[str, Any]] = field(default_factory=list)
@@ -235,8 +271,14 @@ class WorkflowRunner:
             if only is not None and name not in only:
                 continue
             needs = job.get("needs") or []
-            for need in [needs] if isinstance(needs, str) else needs:
+            needs = [needs] if isinstance(needs, str) else needs
+            for need in needs:
                 assert need in results, f"{name} needs {need}, which did not run before it"
+            context = {**self.context, "needs": self.needs}
+            if any(results[n].skipped for n in needs) or not condition(job.get("if"), context, False):
+                results[name] = JobResult(name, skipped=True)
+                self.needs[name] = {"outputs": {}}
+                continue
             result = self.run_job(name, job)
             results[name] = result
             if result.failed:
@@ -251,13 +293,9 @@ class WorkflowRunner:
         failed = False
         for index, step in enumerate(job["steps"]):
             label = step.get("name") or step.get("uses") or f"step {index}"
-            condition = str(step.get("if", ""))
-            if failed and not ALWAYS.match(condition):
+            if not condition(step.get("if"), context, failed):
                 result.steps.append(StepResult(label, skipped=True))
                 continue
-            assert not condition or ALWAYS.match(condition), (
-                f"{name}/{label}: the runner cannot evaluate if: {condition}"
-            )
             step_env = {k: resolve(v, context) for k, v in step.get("env", {}).items()}
             if "uses" in step:
                 self._action(step, context, result, steps)
