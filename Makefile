@@ -15,7 +15,7 @@ SERVING_DURATION ?= 10
 # images) every stage would recompile MLflow, pandas and scikit-learn from source. Keep the usual caching.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help uv sync demo report bench-serving test test-fast lint clean
+.PHONY: help uv sync demo report bench-serving bench-monitor test test-fast lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ report: sync ## Write build/report/: the pipeline's figures against main, for th
 
 bench-serving: sync ## Our server against `mlflow models serve`, same model: benchmarks/serving.*, README table
 	$(UV) run --frozen python -m tools.serving_benchmark --duration $(SERVING_DURATION) --readme README.md
+
+bench-monitor: sync ## The project's `monitor` on 1M logged predictions: benchmarks/monitor.*, README table
+	$(UV) run --frozen python -m tools.monitor_benchmark --readme README.md
 
 test: sync ## Run every test of the template, the slow end-to-end runs included
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --durations=15

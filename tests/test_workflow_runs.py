@@ -5,13 +5,17 @@ local DVC remote, committed) is cloned for each workflow, as GitHub's checkout w
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import bake_into, free_port, project_env, run, wait_for_http
 from workflow_runner import JobResult, Recorders, WorkflowRunner, describe
 
@@ -120,7 +124,14 @@ def test_ci_pr_and_comment_workflows(lab: Lab) -> None:
     # The comment job: in an empty workspace (it never checks out PR code), from the artifact alone.
     trusted = lab.root / "comment-workspace"
     trusted.mkdir()
-    event = {"workflow_run": {"id": 1, "event": "pull_request", "pull_requests": [{"number": int(PR_NUMBER)}]}}
+    event = {
+        "workflow_run": {
+            "id": 1,
+            "event": "pull_request",
+            "conclusion": "success",
+            "pull_requests": [{"number": int(PR_NUMBER)}],
+        }
+    }
     ok(lab.workflow(trusted, "pr-comment.yml", github_context(event_name="workflow_run", event=event)), "comment")
     (call,) = lab.recorders.calls("cml")
     assert call["argv"] == [
@@ -135,10 +146,24 @@ def test_ci_pr_and_comment_workflows(lab: Lab) -> None:
     # A PR number that is not a number, or names another pull request, is refused before CML runs.
     for number, event_pr in (("7; echo owned", PR_NUMBER), ("8", PR_NUMBER)):
         (lab.artifacts / "pr-report" / "pr-number").write_text(number + "\n")
-        event = {"workflow_run": {"id": 2, "event": "pull_request", "pull_requests": [{"number": int(event_pr)}]}}
+        event = {
+            "workflow_run": {
+                "id": 2,
+                "event": "pull_request",
+                "conclusion": "failure",
+                "pull_requests": [{"number": int(event_pr)}],
+            }
+        }
         results = lab.workflow(trusted, "pr-comment.yml", github_context(event_name="workflow_run", event=event))
         assert results["comment"].failed, f"PR number {number!r} was accepted"
         assert len(lab.recorders.calls("cml")) == 1
+
+    # A cancelled training run, or a run that was not for a pull request, gets no comment (the job's if:).
+    for kind, conclusion in (("pull_request", "cancelled"), ("push", "success")):
+        event = {"workflow_run": {"id": 3, "event": kind, "conclusion": conclusion, "pull_requests": []}}
+        results = lab.workflow(trusted, "pr-comment.yml", github_context(event_name="workflow_run", event=event))
+        assert results["comment"].skipped, (kind, conclusion)
+    assert len(lab.recorders.calls("cml")) == 1
 
 
 def release(lab: Lab, checkout: Path, staging_url: str, rollout_wait: str = "30") -> dict[str, JobResult]:
@@ -257,3 +282,122 @@ def test_release_and_rollback_workflows(lab: Lab, staging_url: str) -> None:
     log = run(["git", "log", "--format=%s", "-3"], cwd=checkout).stdout.splitlines()
     assert [s.split(":")[0] for s in log] == ["roll back staging", "promote staging", "promote dev"], log
     assert len(lab.recorders.calls("git")) == 10  # promote dev, promote staging, roll back staging
+
+
+def live_traffic(lab: Lab, bucket: Path, shift: float) -> int:
+    """Serve the origin's model with prediction logging on, as a pod would, and send it 1,500 rows of the data with
+    ``monthly_charges`` multiplied by ``shift``; write their true labels, joined by request id, as the labelling team
+    would. The logs and labels land in ``bucket`` (what PREDICTION_LOG_URL and LABELS_URL name). Returns the rows sent.
+    """
+    schema = yaml.safe_load((lab.origin / "data" / "schema.yaml").read_text())
+    kinds = {f["name"]: f["type"] for f in schema["features"]}
+    target = schema["target"]["name"]
+    with (lab.origin / "data" / "raw" / "data.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[:1500]
+
+    def value(name: str, raw: str) -> Any:
+        if raw == "":
+            return None
+        if kinds[name] == "category":
+            return raw
+        number = float(raw) * (shift if name == "monthly_charges" else 1.0)
+        return round(number) if kinds[name] == "integer" else round(number, 2)
+
+    port = free_port()
+    env = dict(
+        lab.env,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        ADMIN_PORT="off",
+        MODEL_DIR=str(lab.origin / "models"),
+        PREDICTION_LOG_DIR=str(bucket / "predictions"),
+        PREDICTION_LOG_SAMPLE="1",
+    )
+    server = subprocess.Popen(["uv", "run", "--frozen", PACKAGE, "serve"], cwd=lab.origin, env=env)
+    labels = [["request_id", "index", target]]
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", 120, server)
+        for start in range(0, len(rows), 50):
+            batch = rows[start : start + 50]
+            instances = [{k: value(k, v) for k, v in row.items() if k != target} for row in batch]
+            request_id = f"shift{shift}-{start}"
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/predict",
+                json.dumps({"instances": instances}).encode(),
+                {"Content-Type": "application/json", "X-Request-ID": request_id},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert json.load(response)["request_id"] == request_id
+            labels += [[request_id, str(i), row[target]] for i, row in enumerate(batch)]
+    finally:
+        server.terminate()  # a graceful stop flushes the log
+        assert server.wait(30) == 0
+    (bucket / "labels").mkdir(parents=True, exist_ok=True)
+    with (bucket / "labels" / f"labels-{shift}.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(labels)
+    return len(rows)
+
+
+def monitor(lab: Lab, checkout: Path, bucket: Path) -> dict[str, JobResult]:
+    context = github_context(event_name="schedule")
+    context["vars"].update(
+        MLFLOW_TRACKING_URI=lab.tracking,
+        PREDICTION_LOG_URL=str(bucket / "predictions"),
+        LABELS_URL=str(bucket / "labels"),
+    )
+    return lab.workflow(checkout, "monitor.yml", context)
+
+
+@pytest.mark.slow
+def test_monitor_workflow(lab: Lab) -> None:
+    # Without a place to read logs from, there is nothing to watch: both jobs are skipped.
+    idle = lab.workflow(lab.clone("idle-checkout"), "monitor.yml", github_context(event_name="schedule"))
+    assert idle["monitor"].skipped and idle["retrain"].skipped
+
+    # Live traffic like the training data: no alarm, no issue, no pull request.
+    calm = lab.root / "bucket-calm"
+    live_traffic(lab, calm, shift=1.0)
+    results = monitor(lab, lab.clone("calm-checkout"), calm)
+    ok(results, "monitor", "retrain")
+    assert results["monitor"].outputs["retrain"] == "false" and results["retrain"].skipped
+    assert not lab.recorders.calls("gh")
+
+    # A feature drifts: one issue with the report naming it, and one retraining pull request.
+    drifted = lab.root / "bucket-drifted"
+    sent = live_traffic(lab, drifted, shift=1.8)
+    checkout = lab.clone("monitor-checkout")
+    head = run(["git", "rev-parse", "HEAD"], cwd=checkout).stdout.strip()
+    results = monitor(lab, checkout, drifted)
+    ok(results, "monitor", "retrain")
+    assert results["monitor"].outputs["retrain"] == "true"
+    report = (checkout / "reports" / "monitoring" / "report.md").read_text()
+    assert "monthly_charges" in report
+    assert (lab.artifacts / "monitoring-report" / "report.md").read_text() == report
+    (issue,) = [c for c in lab.recorders.calls("gh") if c["argv"][:2] == ["issue", "create"]]
+    assert issue["body"] == report and "model-monitoring" in issue["argv"]
+
+    # The retraining branch: main plus one commit that adds the window's labelled rows as a new DVC version.
+    assert run(["git", "branch", "--show-current"], cwd=checkout).stdout.strip() == "retrain/auto"
+    assert run(["git", "rev-parse", "HEAD~1"], cwd=checkout).stdout.strip() == head
+    changed = set(run(["git", "diff", "--name-only", head, "HEAD"], cwd=checkout).stdout.split())
+    assert {"data/raw/data.csv.dvc", "dvc.lock"} <= changed, changed
+    assert not any(p.startswith(("monitoring/", "reports/monitoring/")) for p in changed), changed
+    rows = (checkout / "data" / "raw" / "data.csv").read_text().count("\n")
+    before = (lab.origin / "data" / "raw" / "data.csv").read_text().count("\n")
+    assert rows == before + sent
+    status = run(
+        ["uv", "run", "--frozen", "dvc", "status", "--cloud", "data/raw/data.csv.dvc"], cwd=checkout, env=lab.env
+    )
+    assert "new:" not in status.stdout and "missing" not in status.stdout, status.stdout  # pushed to the DVC remote
+    pushes = [c["argv"] for c in lab.recorders.calls("git")]
+    assert ["push", "--force", "origin", "HEAD:refs/heads/retrain/auto"] in pushes
+    (pr,) = [c for c in lab.recorders.calls("gh") if c["argv"][:2] == ["pr", "create"]]
+    assert "--head" in pr["argv"] and "retrain/auto" in pr["argv"] and "retraining" in pr["argv"]
+    assert report in pr["body"] and f"{sent} labelled rows" in pr["body"]
+
+    # The next day, still drifting: the open issue and the open pull request are updated, not duplicated.
+    results = monitor(lab, lab.clone("monitor-checkout-2"), drifted)
+    ok(results, "monitor", "retrain")
+    verbs = [c["argv"][:2] for c in lab.recorders.calls("gh") if c["argv"][:1] in (["issue"], ["pr"])]
+    assert verbs.count(["issue", "create"]) == 1 and verbs.count(["pr", "create"]) == 1
+    assert ["issue", "edit"] in verbs and ["issue", "comment"] in verbs and ["pr", "edit"] in verbs

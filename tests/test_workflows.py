@@ -27,7 +27,7 @@ VARIANTS = {v.id: v for v in E2E_VARIANTS} | {
         {"image_name": "registry.example.com:5000/team/churn", "mlflow_tracking_uri": "https://mlflow.example.com"},
     )
 }
-GENERATED = ("ci.yml", "pr-training.yml", "pr-comment.yml", "release.yml")
+GENERATED = ("ci.yml", "pr-training.yml", "pr-comment.yml", "release.yml", "monitor.yml")
 DEPLOY_JOBS = ("promote-dev", "promote-staging", "promote-prod")
 
 
@@ -163,7 +163,12 @@ def test_generated_release_and_rollback_rules(generated: dict[str, Path], varian
         promote = [s["run"] for s in jobs[job]["steps"] if "make promote" in s.get("run", "")]
         assert len(promote) == 1 and "git push" in promote[0] and "make image" not in promote[0]
     assert jobs["promote-prod"]["needs"] == ["build", "promote-staging"]
-    assert any("make smoke" in s.get("run", "") for s in jobs["promote-staging"]["steps"])
+    staging = [s.get("run", "") for s in jobs["promote-staging"]["steps"]]
+    smoke, promote, probe = (
+        next(i for i, r in enumerate(staging) if w in r) for w in ("make smoke", "make promote", "make probe")
+    )
+    assert smoke < promote < probe, "smoke test, then promote, then check the release in staging"
+    assert "make rollback ENV=staging" in staging[probe]
     rollback = yaml.safe_load((generated[variant] / "rollback.yml").read_text())
     assert set(triggers(rollback)) == {"workflow_dispatch"}
     assert rollback["jobs"]["rollback"]["concurrency"]["cancel-in-progress"] is False
@@ -182,3 +187,19 @@ def test_generated_pr_workflows_are_fork_safe(generated: dict[str, Path], varian
     (job,) = comment["jobs"].values()
     assert not any("checkout" in s.get("uses", "") for s in job["steps"]), "the comment job must not check out code"
     assert "cml comment update" in comment_text and "--watermark-title" in comment_text
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_monitor_workflow_rules(generated: dict[str, Path], variant: str) -> None:
+    monitor = yaml.safe_load((generated[variant] / "monitor.yml").read_text())
+    assert set(triggers(monitor)) == {"schedule", "workflow_dispatch"}
+    assert monitor["concurrency"] == {"group": "monitor", "cancel-in-progress": False}
+    jobs = monitor["jobs"]
+    assert list(jobs) == ["monitor", "retrain"]
+    # Least privilege: only the retraining job writes code, only the monitor job writes issues.
+    assert jobs["monitor"]["permissions"] == {"contents": "read", "issues": "write", "id-token": "write"}
+    assert jobs["retrain"]["permissions"] == {"contents": "write", "pull-requests": "write", "id-token": "write"}
+    assert jobs["retrain"]["needs"] == ["monitor"]
+    assert jobs["retrain"]["if"] == "needs.monitor.outputs.retrain == 'true'"
+    runs = [s.get("run", "") for job in jobs.values() for s in job["steps"]]
+    assert any("make monitor" in r for r in runs) and any("make retrain-pr" in r for r in runs)

@@ -187,8 +187,8 @@ def _lookup(path: str, context: dict[str, Any]) -> Any:
             value = value[int(part[1:-1])] if isinstance(value, list) and len(value) > int(part[1:-1]) else None
         elif isinstance(value, dict) and part in value:
             value = value[part]
-        elif i == 1 and parts[0] in ("vars", "secrets", "inputs"):
-            value = ""  # unset, as on GitHub
+        elif (i == 1 and parts[0] in ("vars", "secrets", "inputs")) or parts[0] in ("steps", "needs"):
+            return ""  # unset, or not set by a step or job: empty, as on GitHub
         else:
             raise KeyError(f"the runner has no value for ${{{{ {path} }}}}")
     return value
@@ -199,10 +199,11 @@ def condition(text: Any, context: dict[str, Any], failed: bool) -> bool:
     text = str(text or "").strip()
     inner = EXPRESSION.fullmatch(text)
     terms = [t.strip() for t in (inner.group(1) if inner else text).split("&&") if t.strip()]
-    runs_after_failure = False
+    runs_after_failure = any(STATUS.get(term) for term in terms)
+    if failed and not runs_after_failure:
+        return False
     for term in terms:
         if term in STATUS:
-            runs_after_failure = runs_after_failure or bool(STATUS[term])
             continue
         match = COMPARISON.match(term)
         assert match, f"the runner cannot evaluate if: {text}"
@@ -210,7 +211,7 @@ def condition(text: Any, context: dict[str, Any], failed: bool) -> bool:
         value = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         if (value == match.group(3)) != (match.group(2) == "=="):
             return False
-    return runs_after_failure or not failed
+    return True
 
 
 def resolve(text: Any, context: dict[str, Any]) -> str:

@@ -334,8 +334,8 @@ def workspace(tmp_path: Path) -> Workspace:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A workspace where prepare, train, evaluate, export and validate ran on synthetic data. Read-only: tests that
-    change anything work on ``trained.copy(tmp_path)``.
+    """A workspace where prepare, train, evaluate, export, profile and validate ran on synthetic data. Read-only:
+    tests that change anything work on ``trained.copy(tmp_path)``.
 
     The latency limit is relaxed here: these tests run next to each other on a busy machine, where a p99 of a
     sub-millisecond call measures the scheduler, not the model. The gate's latency check still runs.
@@ -343,7 +343,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     ws = Workspace.create(tmp_path_factory.mktemp("trained"))
     ws.set_params({"gate.max_latency_ms": 1000.0})
     ws.write_raw(synthetic.frame(ws.schema, PIPELINE_ROWS, seed=0))
-    for command in ("prepare", "train", "evaluate", "export", "validate"):
+    for command in ("prepare", "train", "evaluate", "export", "profile", "validate"):
         ws.ok(command)
     return ws
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,6 +168,79 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Store the reference profile (training data, predictions on held-out data, metrics) that `monitor` reads."""
+    import pandas as pd
+
+    from {{ cookiecutter.package_name }} import profile
+
+    params, schema = _context()
+    paths = params.paths
+    reference = profile.run(
+        pd.read_parquet(paths.train),
+        pd.read_parquet(paths.test),
+        schema,
+        paths.onnx,
+        paths.metadata,
+        paths.metrics,
+        params.monitor,
+        paths.reference,
+    )
+    rows = reference["rows"]
+    print(f"profiled {rows['train']} training rows and {rows['test']} held-out predictions -> {paths.reference}")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Drift, decay and data quality of logged predictions: 0 healthy, 1 retrain, 2 usage or input error."""
+    from {{ cookiecutter.package_name }} import monitor
+    from {{ cookiecutter.package_name }}.config import ConfigError
+
+    try:
+        params, schema = _context()
+        output = Path(args.output) if args.output else params.paths.monitor
+        verdict = monitor.run(
+            Path(args.predictions),
+            Path(args.labels) if args.labels else None,
+            schema,
+            params.monitor,
+            params.paths.reference,
+            output,
+            args.since,
+            args.until,
+            f"{PROJECT}: monitoring report",
+        )
+    except (monitor.MonitorError, ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception:  # exit 1 means "retrain": a crash must not look like one
+        traceback.print_exc()
+        print("error: the monitor failed (traceback above)", file=sys.stderr)
+        return 2
+    print(verdict["summary"])
+    print(f"wrote {output / 'report.md'} and {output / 'verdict.json'}")
+    return 1 if verdict["retrain"] else 0
+
+
+def cmd_retrain_data(args: argparse.Namespace) -> int:
+    """Add a window's labelled live rows to the raw data: 0 added, 1 nothing new to add, 2 input error."""
+    from {{ cookiecutter.package_name }} import monitor, retrain
+    from {{ cookiecutter.package_name }}.config import ConfigError
+
+    try:
+        params, schema = _context()
+        rows = monitor.labelled_frame(Path(args.predictions), Path(args.labels), schema, args.since, args.until)
+        added, known = retrain.append_rows(params.paths.raw, rows, schema)
+    except (monitor.MonitorError, retrain.RetrainDataError, ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not added:
+        print(f"nothing to add: the window has {len(rows)} valid labelled row(s), all already in {params.paths.raw}")
+        return 1
+    print(f"added {added} labelled rows to {params.paths.raw} ({known} already there)")
+    return 0
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     """Register the tracked model in the MLflow registry and set an alias on the new version."""
     from {{ cookiecutter.package_name }} import tracking
@@ -273,6 +347,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "export": cmd_export,
+    "profile": cmd_profile,
     "validate": cmd_validate,
     "track": cmd_track,
     "report": cmd_report,
@@ -285,6 +360,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "rollback": cmd_rollback,
     "history": cmd_history,
     "probe": cmd_probe,
+    "monitor": cmd_monitor,
+    "retrain-data": cmd_retrain_data,
 }
 
 
@@ -317,6 +394,17 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--budget-ms", type=float, default=100.0, help="largest p95 latency allowed")
             command.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the version to roll out")
             command.add_argument("--json", action="store_true", help="print the verdict as JSON")
+        if name == "monitor":
+            command.add_argument("--predictions", required=True, help="directory of prediction logs (*.jsonl)")
+            command.add_argument("--labels", help="directory of ground-truth labels (*.csv: request_id, index, target)")
+            command.add_argument("--since", help="window start: ISO 8601 (UTC by default) or a duration back: 7d, 12h")
+            command.add_argument("--until", help="window end (excluded), same forms as --since")
+            command.add_argument("--output", help="directory for report.md and verdict.json (default: paths.monitor)")
+        if name == "retrain-data":
+            command.add_argument("--predictions", required=True, help="directory of prediction logs (*.jsonl)")
+            command.add_argument("--labels", required=True, help="directory of ground-truth labels (*.csv)")
+            command.add_argument("--since", help="window start: ISO 8601 (UTC by default) or a duration back: 7d, 12h")
+            command.add_argument("--until", help="window end (excluded), same forms as --since")
         if name == "healthcheck":
             command.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for /readyz")
         if name in ("promote", "rollback", "history"):

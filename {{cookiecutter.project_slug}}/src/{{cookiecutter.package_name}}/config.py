@@ -43,6 +43,8 @@ class Paths(_Strict):
     verdict: Path
     run: Path
     report: Path
+    reference: Path
+    monitor: Path
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=True)
 
@@ -125,6 +127,30 @@ class ReportParams(_Strict):
     images: bool = False
 
 
+class QualityLimits(_Strict):
+    """Data-quality limits of the live inputs: the share of a window's lines above which a problem is reported."""
+
+    max_malformed: float = Field(ge=0, le=1)
+    max_null_increase: float = Field(ge=0, le=1)
+    max_out_of_range: float = Field(ge=0, le=1)
+    max_unseen: float = Field(ge=0, le=1)
+    max_invalid: float = Field(ge=0, le=1)
+
+
+class MonitorParams(_Strict):
+    """The reference profile's resolution and every threshold of the ``monitor`` command."""
+
+    bins: int = Field(ge=2, le=100)
+    sample_size: int = Field(ge=100, le=100_000)
+    seed: int
+    alpha: float = Field(gt=0, lt=1)
+    psi_threshold: float = Field(ge=0)
+    min_window: int = Field(ge=1)
+    min_labels: int = Field(ge=1)
+    max_drop: dict[str, float] = {}
+    quality: QualityLimits
+
+
 class Params(_Strict):
     """The whole of ``params.yaml``."""
 
@@ -136,6 +162,7 @@ class Params(_Strict):
     gate: GateParams
     mlflow: MlflowParams
     report: ReportParams
+    monitor: MonitorParams
 
 
 def read_yaml(path: Path) -> object:

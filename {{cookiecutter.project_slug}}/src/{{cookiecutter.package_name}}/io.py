@@ -46,10 +46,12 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as stable, human-diffable JSON (NaN/Inf become null)."""
+def write_json(path: Path, data: Any, *, indent: int | None = 2) -> None:
+    """Write ``data`` as stable, human-diffable JSON (NaN/Inf become null); ``indent=None`` writes it compact."""
+    separators = None if indent is not None else (",", ":")
+    text = json.dumps(_json_safe(data), indent=indent, separators=separators, sort_keys=True, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
+        tmp.write_text(text + "\n")
 
 
 def write_text(path: Path, text: str) -> None:

@@ -1,14 +1,19 @@
 """Synthetic rows that satisfy the schema, with a learnable target: for tests, smoke runs and benchmarks.
 
 They let the project's tests run on any dataset's contract without the real data, and let the benchmark grow the
-table to a million rows.
+table to a million rows. ``write_log`` turns rows into the prediction log the server writes, for the monitor's
+tests and benchmark.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.io import atomic_path
@@ -60,3 +65,76 @@ def write_csv(schema: Schema, rows: int, seed: int, path: Path) -> None:
     """Write :func:`frame` as a raw CSV."""
     with atomic_path(path) as tmp:
         frame(schema, rows, seed).to_csv(tmp, index=False)
+
+
+def log_lines(
+    frame: pd.DataFrame,
+    schema: Schema,
+    outputs: dict[str, np.ndarray],
+    version: str,
+    classes: list[str],
+    start: str = "2026-11-21T10:00:00Z",
+    step_us: int = 1000,
+    prefix: str = "req",
+) -> Iterator[bytes]:
+    """The prediction log's lines (see ``monitor``) for ``frame`` and the model's ``outputs`` on it.
+
+    Row ``i`` is request ``{prefix}-{i}``, index 0, logged ``i * step_us`` microseconds after ``start``.
+    """
+    rows = len(frame)
+    moment = np.datetime64(start.rstrip("Z"), "us") + np.arange(rows, dtype=np.int64) * np.timedelta64(step_us, "us")
+    times = np.datetime_as_string(moment, unit="us").tolist()
+    columns: list[list[Any]] = []
+    for feature in schema.features:
+        column = frame[feature.name]
+        if feature.numeric:
+            values = pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan).tolist()
+            whole = feature.type == "integer"
+            columns.append([None if v != v else int(v) if whole else v for v in values])
+        else:
+            columns.append(column.astype(object).where(column.notna(), None).tolist())
+    names = [f.name for f in schema.features]
+    if schema.target.kind == "classification":
+        labels = outputs["label"].ravel().astype(str).tolist()
+        probabilities = np.asarray(outputs["probabilities"], dtype=np.float64).tolist()
+        predictions: list[dict[str, Any]] = [
+            {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
+            for label, row in zip(labels, probabilities, strict=True)
+        ]
+    else:
+        predictions = [{"value": v} for v in np.asarray(outputs["variable"], dtype=np.float64).ravel().tolist()]
+    for i, (time, values, prediction) in enumerate(zip(times, zip(*columns, strict=True), predictions, strict=True)):
+        record = {
+            "time": time + "Z",
+            "request_id": f"{prefix}-{i}",
+            "index": 0,
+            "model_version": version,
+            "inputs": dict(zip(names, values, strict=True)),
+            "prediction": prediction,
+        }
+        yield orjson.dumps(record) + b"\n"
+
+
+def write_log(
+    path: Path,
+    frame: pd.DataFrame,
+    schema: Schema,
+    model_dir: Path,
+    start: str = "2026-11-21T10:00:00Z",
+    step_us: int = 1000,
+    prefix: str = "req",
+) -> Path:
+    """Write the prediction log of ``frame`` as the server would, with the ONNX model's predictions.
+
+    ``model_dir`` holds ``model.onnx`` and ``metadata.json`` (the pipeline's ``models/``, or a server's model).
+    """
+    from {{ cookiecutter.package_name }}.profile import run_model
+    from {{ cookiecutter.package_name }}.runtime import session
+
+    onnx_file = model_dir / "model.onnx"
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    outputs = run_model(session(onnx_file.read_bytes()), frame, schema)
+    classes = [str(c) for c in metadata.get("classes", [])]
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        handle.writelines(log_lines(frame, schema, outputs, metadata["version"], classes, start, step_us, prefix))
+    return path

@@ -1,0 +1,212 @@
+"""Stage ``profile``: the reference profile that the ``monitor`` command compares live predictions with.
+
+It is stored with the model (``paths.reference``) and holds, per feature of the training split:
+
+* numeric: rows, nulls, min and max, inner bin edges at the quantiles (``monitor.bins`` bins, fewer when values
+  repeat) with the number of training values in each bin (for the population stability index), and a seeded sample
+  of at most ``monitor.sample_size`` values (for the two-sample Kolmogorov-Smirnov test);
+* category: rows, nulls and the count of each category of the schema.
+
+And the model's predictions on the held-out test split, computed by the ONNX model through the feeds the server
+builds (``features.onnx_feeds``): on the rows it was trained on, a model's outputs are more confident than on new
+data, so the held-out rows are what live traffic from the same distribution should look like. Classification: the
+count of each predicted class and the distribution of the score (the positive class's probability for a binary
+target, the predicted class's probability for more classes); regression: the distribution of the predicted value.
+Last, the model's test-set metrics, against which decay is measured, and its version.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from {{ cookiecutter.package_name }}.config import MonitorParams
+from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
+from {{ cookiecutter.package_name }}.io import read_json, write_json
+from {{ cookiecutter.package_name }}.runtime import session
+from {{ cookiecutter.package_name }}.schema import Schema
+
+FORMAT = 1
+"""Version of the profile's layout, checked by the monitor."""
+SAMPLE_BUDGET = 60_000
+"""Sampled values over all numeric series together: keeps the profile well under 1 MB for up to a few hundred."""
+MIN_SAMPLE = 200
+
+
+def bin_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """Inner edges at the quantiles of ``values`` (values it holds); repeated values merge bins, so fewer bins."""
+    if values.size == 0:
+        return np.empty(0)
+    edges: np.ndarray = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="higher"))
+    return edges
+
+
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many ``values`` fall in each of the ``len(edges) + 1`` bins (a value equal to an edge goes above it)."""
+    counts: np.ndarray = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+    return counts
+
+
+def sample_size(series: int, wanted: int) -> int:
+    """Values sampled per numeric series: ``wanted``, less when many series would make the profile large."""
+    return min(wanted, max(MIN_SAMPLE, SAMPLE_BUDGET // max(series, 1)))
+
+
+def _short(value: float) -> float:
+    return float(f"{value:.7g}")
+
+
+def numeric_profile(values: np.ndarray, bins: int, size: int, rng: np.random.Generator) -> dict[str, Any]:
+    """The profile of one numeric series (``values`` may hold NaN for nulls)."""
+    values = np.asarray(values, dtype=np.float64)
+    present = values[~np.isnan(values)]
+    edges = bin_edges(present, bins)
+    sample = present if present.size <= size else rng.choice(present, size, replace=False)
+    return {
+        "rows": int(values.size),
+        "nulls": int(values.size - present.size),
+        "min": float(present.min()) if present.size else None,
+        "max": float(present.max()) if present.size else None,
+        "edges": edges.tolist(),
+        "counts": bin_counts(present, edges).tolist(),
+        "sample": [_short(v) for v in np.sort(sample)],
+    }
+
+
+def category_profile(values: pd.Series, categories: list[str]) -> dict[str, Any]:
+    """The profile of one category series: the count of each of ``categories`` (nulls apart)."""
+    present = values.dropna().astype(str)
+    counts = present.value_counts()
+    return {
+        "rows": len(values),
+        "nulls": int(len(values) - len(present)),
+        "counts": {c: int(counts.get(c, 0)) for c in categories},
+    }
+
+
+def run_model(sess: ort.InferenceSession, frame: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:
+    """The ONNX model's outputs on a table, fed as the server feeds it: ``label``/``probabilities`` or ``variable``."""
+    names = [o.name for o in sess.get_outputs()]
+    outputs = sess.run(None, onnx_feeds(model_inputs(frame, schema), schema))
+    return dict(zip(names, outputs, strict=True))
+
+
+def score_name(classes: list[str], positive: str | None) -> str:
+    """What the score of a classifier's prediction is: see :func:`scores`."""
+    if len(classes) == 2 and positive is not None:
+        return f"probability of {positive!r}"
+    return "probability of the predicted class"
+
+
+def scores(probabilities: np.ndarray, classes: list[str], positive: str | None) -> np.ndarray:
+    """One number per prediction: the positive class's probability (binary), else the predicted class's."""
+    if len(classes) == 2 and positive is not None:
+        column: np.ndarray = probabilities[:, classes.index(positive)]
+        return column
+    top: np.ndarray = probabilities.max(axis=1)
+    return top
+
+
+def prediction_profile(
+    outputs: dict[str, np.ndarray], metadata: dict[str, Any], params: MonitorParams, size: int
+) -> dict[str, Any]:
+    """The distribution of the model's predictions: class counts and score, or value."""
+    rng = np.random.default_rng([params.seed, 1])
+    if metadata["task"] == "classification":
+        classes = [str(c) for c in metadata["classes"]]
+        labels = pd.Series(outputs["label"].ravel().astype(str))
+        score = scores(np.asarray(outputs["probabilities"], dtype=np.float64), classes, metadata.get("positive"))
+        return {
+            "rows": len(labels),
+            "classes": classes,
+            "positive": metadata.get("positive"),
+            "label": {"type": "category", **category_profile(labels, classes)},
+            "score": {
+                "type": "number",
+                "name": score_name(classes, metadata.get("positive")),
+                **numeric_profile(score, params.bins, size, rng),
+            },
+        }
+    values = np.asarray(outputs["variable"], dtype=np.float64).ravel()
+    return {
+        "rows": int(values.size),
+        "value": {
+            "type": "number",
+            "name": "predicted value",
+            **numeric_profile(values, params.bins, size, rng),
+        },
+    }
+
+
+def build(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    schema: Schema,
+    model_bytes: bytes,
+    metadata: dict[str, Any],
+    metrics: dict[str, float],
+    params: MonitorParams,
+) -> dict[str, Any]:
+    """The reference profile as a JSON-ready dict."""
+    size = sample_size(len(schema.numeric) + 1, params.sample_size)
+    features: dict[str, Any] = {}
+    for index, feature in enumerate(schema.features):
+        column = train[feature.name]
+        if feature.numeric:
+            rng = np.random.default_rng([params.seed, 0, index])
+            values = pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
+            features[feature.name] = {
+                "type": feature.type,
+                **numeric_profile(values, params.bins, size, rng),
+            }
+        else:
+            features[feature.name] = {"type": "category", **category_profile(column, feature.categories)}
+    outputs = run_model(session(model_bytes), test, schema)
+    return {
+        "format": FORMAT,
+        "model_version": metadata.get("version"),
+        "task": schema.target.kind,
+        "target": schema.target.name,
+        "rows": {"train": len(train), "test": len(test)},
+        "settings": {"bins": params.bins, "sample_size": size, "seed": params.seed},
+        "features": features,
+        "predictions": prediction_profile(outputs, metadata, params, size),
+        "metrics": metrics,
+    }
+
+
+def run(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    schema: Schema,
+    onnx_path: Path,
+    metadata_path: Path,
+    metrics_path: Path,
+    params: MonitorParams,
+    out: Path,
+) -> dict[str, Any]:
+    """Build the profile from the pipeline's artifacts and write it (compact JSON)."""
+    profile = build(
+        train,
+        test,
+        schema,
+        onnx_path.read_bytes(),
+        read_json(metadata_path),
+        read_json(metrics_path),
+        params,
+    )
+    write_json(out, profile, indent=None)
+    return profile
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a profile written by :func:`run`; ``ValueError`` if it is not one this code reads."""
+    data: dict[str, Any] = json.loads(path.read_text())
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a reference profile of format {FORMAT}: run `dvc repro profile`")
+    return data
