@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from {{ cookiecutter.package_name }} import markdown
 from {{ cookiecutter.package_name }}.config import MonitorParams
 from {{ cookiecutter.package_name }}.io import write_json, write_text
 from {{ cookiecutter.package_name }}.schema import Schema
@@ -609,20 +610,6 @@ def check_profile(profile: dict[str, Any], schema: Schema) -> None:
         )
 
 
-def scan(
-    files: list[Path],
-    labels: Labels,
-    schema: Schema,
-    profile: dict[str, Any],
-    params: MonitorParams,
-    since: str | None,
-    until: str | None,
-) -> Scan:
-    """Read the window once and count everything."""
-    with paused_gc():
-        return _scan(files, labels, schema, profile, params, since, until)
-
-
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while a window is read.
@@ -639,7 +626,8 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _scan(
+@paused_gc()
+def scan(
     files: list[Path],
     labels: Labels,
     schema: Schema,
@@ -648,6 +636,7 @@ def _scan(
     since: str | None,
     until: str | None,
 ) -> Scan:
+    """Read the window once and count everything (the garbage collector paused)."""
     check_profile(profile, schema)
     window = Window(since, until)
     features = _feature_series(schema, profile, params)
@@ -967,23 +956,17 @@ def summarise(verdict: dict[str, Any]) -> str:
 
 
 def _fmt(value: Any) -> str:
-    """A cell, formatted as the pull-request report formats its tables."""
-    if value is None:
-        return "–"
+    """A cell as the pull-request report formats it, with yes/no for booleans and thousands separators in counts."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value).replace("|", "\\|")
+    return markdown.cell(value)
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table (the layout of ``report.table``)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    """A Markdown table in the pull-request report's layout."""
+    return markdown.table(header, rows, _fmt)
 
 
 def _code(text: str) -> str:

@@ -19,27 +19,13 @@ from {{ cookiecutter.package_name }} import lineage
 from {{ cookiecutter.package_name }}.config import PARAMS_FILE, Params
 from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.io import read_json, write_text
+from {{ cookiecutter.package_name }}.markdown import table
 from {{ cookiecutter.package_name }}.schema import Schema
 from {{ cookiecutter.package_name }}.tracking import flatten
 
 RESULT = {"pass": "✅ pass", "fail": "❌ **fail**", "skip": "➖ skipped"}
 MAX_ROWS = 40
 SLICE_METRICS = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2")  # the columns shown per slice
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).replace("|", "\\|")
-
-
-def table(header: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def verdict_section(verdict: dict[str, Any]) -> str:
