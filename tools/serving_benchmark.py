@@ -1,4 +1,5 @@
-"""Serving benchmark (issue 3, "Speed"): the generated project's server against ``mlflow models serve``, same model.
+"""Serving benchmark (issue 3, "Speed"): the generated project's server against ``mlflow models serve``, same model;
+and what its prediction log costs it (issue 5).
 
 One run, side by side, one server at a time:
 
@@ -14,7 +15,14 @@ One run, side by side, one server at a time:
    batch-1 request of a real row: a warm-up, then ``--duration`` seconds measured: requests/s, latency percentiles,
    errors, and the server's CPU time per request (utime + stime of the process and every descendant, from
    ``/proc/<pid>/stat``, over the measured window, divided by the requests wrk completed);
-4. writes the figures, the ratios and the issue's targets as JSON and a Markdown table (optionally into the README,
+4. the prediction log (issue 5): our server twice more, side by side, one with ``PREDICTION_LOG_DIR`` set at the
+   default sample rate and one without, started afresh for each of ``--log-rounds`` rounds of ``--log-seconds`` of
+   wrk load on each, in alternating order; each round gives the ratio of the two throughputs, and their median is the
+   throughput with the log against without (the cost of logging must stay under 5 %). Paired rounds, fresh
+   processes and the median, because that cost is small next to what a busy 2-CPU machine changes between two runs,
+   or two starts, of the same server (a few %). Also CPU per request, latency, and the lines the log holds once the
+   servers stopped;
+5. writes the figures, the ratios and the issues' targets as JSON and Markdown tables (optionally into the README,
    between ``<!-- serving-benchmark:begin -->`` and ``<!-- serving-benchmark:end -->``).
 
 Our server runs from its runtime-only venv (``<venv>/bin/<package> serve``: what the image installs); ``mlflow models
@@ -23,11 +31,12 @@ its tensor input (``{"inputs": {graph input: [[values]], ...}}``, built from the
 maps a dataframe onto the graph's inputs only in simple cases (one input, or rank-1 inputs named after columns). Every server is started in its own process group and stopped
 with it (SIGTERM, then SIGKILL), also when the run fails or is interrupted. Linux only (``/proc``); needs ``wrk``.
 
-    python -m tools.serving_benchmark [--duration 10] [--output benchmarks/serving.json] [--readme README.md] [--check]
+    python -m tools.serving_benchmark [--duration 10] [--log-rounds 8] [--log-seconds 3] [--output benchmarks/serving.json]
+                                      [--readme README.md] [--check]
     python -m tools.serving_benchmark --render [--output benchmarks/serving.json] [--readme README.md]
 
-Exit status: 0; 1 if the run is invalid (different predictions, errors from our server, non-2xx from MLflow's) or,
-with ``--check``, a target is missed; 2 if a step failed.
+Exit status: 0; 1 if the run is invalid (different predictions, errors from our server, non-2xx from MLflow's, an
+empty prediction log) or, with ``--check``, a target is missed; 2 if a step failed.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +78,8 @@ MB = 1e6  # sizes and memory in MB = 10^6 bytes, the unit of the issue's targets
 TOLERANCE = 1e-6  # largest difference between the two servers' probabilities (both run the same onnxruntime graph)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 SUMMARY_MARK = "SERVING_BENCHMARK_SUMMARY "
+LOG_SAMPLE = 0.1  # the server's default PREDICTION_LOG_SAMPLE: the rate the overhead target is about
+LOG_WARMUP = 1  # seconds of load on each server before each round of the prediction log's comparison
 
 # wrk calls done() once at the end: print its exact figures as one JSON line (latencies in microseconds).
 _LUA_DONE = """
@@ -371,7 +382,10 @@ def ours(project: Path, package: str, venv: Path) -> Server:
         name="ours",
         title=f"`{package} serve`",
         command=[str(venv / "bin" / package), "serve"],
-        env={**clean_env(), "MODEL_DIR": str(project / "models")},
+        env={
+            **{k: v for k, v in clean_env().items() if not k.startswith("PREDICTION_LOG_")},  # logging off
+            "MODEL_DIR": str(project / "models"),
+        },
         cwd=project,
         ready_path="/readyz",
         predict_path="/predict",
@@ -555,6 +569,127 @@ def measure_server(
     return figures
 
 
+# --- The prediction log's cost --------------------------------------------------------------------------------------
+
+
+def log_contents(directory: Path) -> dict[str, int]:
+    """Files, whole lines and bytes of the prediction log under ``directory``."""
+    files = lines = size = 0
+    for path in sorted(directory.rglob("*.jsonl")):
+        data = path.read_bytes()
+        files, lines, size = files + 1, lines + data.count(b"\n"), size + len(data)
+    return {"files": files, "lines": lines, "bytes": size}
+
+
+def prometheus_counters(text: str, prefix: str) -> dict[str, float]:
+    """The label-less samples whose name starts with ``prefix`` in a Prometheus exposition text."""
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith(prefix) and "{" not in name and value:
+            found[name] = float(value)
+    return found
+
+
+def _loads_summary(loads: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several wrk runs on one server as one: throughput over all of them, CPU per request, median latencies."""
+    requests = sum(load["requests"] for load in loads)
+    seconds = sum(load["seconds"] for load in loads)
+    cpu = sum(load["cpu_seconds"] for load in loads)
+    return {
+        "requests": requests,
+        "seconds": round(seconds, 3),
+        "throughput_rps": round(requests / seconds, 1) if seconds else 0.0,
+        "cpu_us_per_request": round(cpu / requests * 1e6, 1) if requests else None,
+        "latency_ms": {
+            key: round(statistics.median(load["latency_ms"][key] for load in loads), 3) for key in ("p50", "p99")
+        },
+        "errors": {"total": sum(load["errors"]["total"] for load in loads)},
+        "rounds_rps": [load["throughput_rps"] for load in loads],
+    }
+
+
+def measure_prediction_log(
+    server: Server, rows: list[dict[str, float]], settings: argparse.Namespace, work: Path
+) -> dict[str, Any]:
+    """Our server with ``PREDICTION_LOG_DIR`` set (default sample rate) against the same server without, interleaved.
+
+    Each round starts both afresh, side by side (the idle one costs nothing), warms each up for ``LOG_WARMUP``
+    seconds, loads one then the other (the order alternating between rounds, so a slower moment of the machine
+    falls on both) and stops them. Fresh processes each round, because two starts of the very same server differ by
+    a few % (memory layout, where the scheduler puts them), which a single pair would carry into the ratio. The
+    ratio is the median of the rounds' ratios (with the log over without); each side's figures are over all its
+    rounds. The log is counted once the servers stopped (a stopping server writes what it holds).
+    """
+    directory = work / "prediction-log"
+    shutil.rmtree(directory, ignore_errors=True)
+    base = replace(server, env={**server.env, "ADMIN_PORT": "off"})  # two side by side: one admin port each is moot
+    logging_env = {**base.env, "PREDICTION_LOG_DIR": str(directory), "PREDICTION_LOG_SAMPLE": str(LOG_SAMPLE)}
+    configs = {"off": base, "on": replace(base, name="ours-logging", env=logging_env)}
+    log, wrk_log = work / "logs" / "prediction-log.log", work / "logs" / "prediction-log-wrk.log"
+    script = work / "prediction-log.lua"
+    script.write_text(lua_script(server.predict_path, json.dumps(server.request(rows[:1]), separators=(",", ":"))))
+    loads: dict[str, list[dict[str, Any]]] = {key: [] for key in configs}
+    sent = dict.fromkeys(configs, 0)
+    counters: dict[str, float] = {}
+    pids: list[int] = []
+    load_before = round(os.getloadavg()[0], 2)
+    for round_ in range(settings.log_rounds):
+        order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
+        with contextlib.ExitStack() as stack:
+            processes, ports = {}, {}
+            for key in order:
+                ports[key] = free_port()  # taken by this server before the next one asks for a free port
+                processes[key], _ = stack.enter_context(running(configs[key], ports[key], log))
+                pids.append(processes[key].pid)
+            urls = {key: f"http://127.0.0.1:{port}{server.predict_path}" for key, port in ports.items()}
+            for key in order:
+                sent[key] += wrk(urls[key], script, LOG_WARMUP, settings.connections, wrk_log)["requests"]
+            for key in order:
+                cpu_before = tree_cpu_seconds(processes[key].pid)
+                load = wrk(urls[key], script, settings.log_seconds, settings.connections, wrk_log)
+                load["cpu_seconds"] = tree_cpu_seconds(processes[key].pid) - cpu_before
+                sent[key] += load["requests"]
+                loads[key].append(load)
+            time.sleep(1.5)  # the log hands its lines to its writer thread every second
+            status, text = http_request(ports["on"], "GET", "/metrics")
+            if status != 200:
+                raise StepFailed(f"ours-logging: /metrics answered {status}")
+            for name, value in prometheus_counters(text.decode(), "prediction_log_").items():
+                counters[name] = counters.get(name, 0) + value
+    off, on = _loads_summary(loads["off"]), _loads_summary(loads["on"])
+    rounds = [b["throughput_rps"] / a["throughput_rps"] for a, b in zip(loads["off"], loads["on"], strict=True)]
+    ratio = statistics.median(rounds)
+    contents = log_contents(directory)
+    figures = {
+        "sample": LOG_SAMPLE,
+        "rounds": settings.log_rounds,
+        "seconds_per_run": settings.log_seconds,
+        "warmup_per_run": LOG_WARMUP,
+        "load_average_before_load": load_before,
+        "off": off,
+        "on": on,
+        "throughput_ratio": round(ratio, 4),  # the median of the rounds' ratios
+        "overhead_pct": round((1 - ratio) * 100, 2),
+        "round_ratios": [round(r, 3) for r in rounds],
+        "throughput_ratio_all_rounds": round(on["throughput_rps"] / off["throughput_rps"], 4),
+        "log": {
+            **contents,
+            "requests": sent["on"],
+            "share_logged": round(contents["lines"] / sent["on"], 4) if sent["on"] else None,
+            "dropped": int(counters.get("prediction_log_dropped_total", 0)),
+            "write_errors": int(counters.get("prediction_log_write_errors_total", 0)),
+        },
+        "stopped_cleanly": not any(group_members(pid) for pid in pids),
+    }
+    print(
+        f"  off: {off['throughput_rps']:,.0f} req/s, on: {on['throughput_rps']:,.0f} req/s "
+        f"({figures['overhead_pct']:+.2f} % lost); {contents['lines']:,} lines in {contents['files']} file(s)",
+        flush=True,
+    )
+    return figures
+
+
 # --- Runtime environments -------------------------------------------------------------------------------------------
 
 
@@ -644,15 +779,29 @@ TARGETS: list[tuple[str, str, str, Callable[[dict[str, Any]], float | None], str
     ),
     ("runtime_env", "runtime environment", "MB", lambda f: f["servers"]["ours"]["runtime_env_mb"], "<=", 200),
     ("idle_rss", "idle resident memory", "MB", lambda f: f["servers"]["ours"]["idle_rss_mb"], "<=", 100),
+    (
+        "prediction_log",
+        "throughput lost to the prediction log at the default sample rate",
+        "%",
+        lambda f: (f.get("prediction_log") or {}).get("overhead_pct"),
+        "<",
+        5,
+    ),
 ]
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda value, limit: value >= limit,
+    "<=": lambda value, limit: value <= limit,
+    "<": lambda value, limit: value < limit,
+}
+SYMBOLS = {">=": "≥", "<=": "≤", "<": "<"}
 
 
 def judge(figures: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets for our server, each with its measured value and whether it is met."""
+    """The issues' targets for our server, each with its measured value and whether it is met."""
     judged = []
     for name, what, unit, read, op, limit in TARGETS:
         value = read(figures)
-        met = value is not None and (value >= limit if op == ">=" else value <= limit)
+        met = value is not None and COMPARE[op](value, limit)
         judged.append({"name": name, "what": what, "unit": unit, "op": op, "limit": limit, "value": value, "met": met})
     return judged
 
@@ -685,6 +834,17 @@ def problems(figures: dict[str, Any]) -> list[str]:
     for name, server in figures["servers"].items():
         if not server["stopped_cleanly"]:
             found.append(f"{name}: processes were left running")
+    logging = figures.get("prediction_log")
+    if logging:
+        for key in ("off", "on"):
+            if logging[key]["errors"]["total"]:
+                found.append(f"our server (prediction log {key}) had errors under load: {logging[key]['errors']}")
+        if not logging["log"]["lines"]:
+            found.append("the prediction log is empty: nothing was logged")
+        if logging["log"]["write_errors"]:
+            found.append(f"the prediction log had {logging['log']['write_errors']} write errors")
+        if not logging["stopped_cleanly"]:
+            found.append("the prediction log's servers: processes were left running")
     return found
 
 
@@ -705,7 +865,7 @@ def markdown(figures: dict[str, Any]) -> str:
         t = targets.get(name)
         if t is None:
             return ["", ""]
-        limit = f"{'≥' if t['op'] == '>=' else '≤'} {t['limit']:g} {t['unit']}".replace(" ×", "×")
+        limit = f"{SYMBOLS[t['op']]} {t['limit']:g} {t['unit']}".replace(" ×", "×").replace(" %", "%")
         return [limit, "yes" if t["met"] else "**no**"]
 
     s = figures["settings"]
@@ -759,11 +919,12 @@ def markdown(figures: dict[str, Any]) -> str:
         + ("yes" if o["load"]["errors"]["total"] == 0 else "**no**")
         + " |"
     )
+    lines += _log_table(figures, target)
     met = sum(t["met"] for t in figures["targets"])
     p = figures["parity"]
     lines += [
         "",
-        f"Targets met: **{met} of {len(figures['targets'])}** (the issue's targets, for one server process). "
+        f"Targets met: **{met} of {len(figures['targets'])}** (the issues' targets, for one server process). "
         + (
             f"Same model: both servers gave the same labels and probabilities (largest difference "
             f"{p['max_abs_probability_diff']:.1e}) for the same {p['rows']} rows."
@@ -800,6 +961,48 @@ def markdown(figures: dict[str, Any]) -> str:
     ]
     lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
+
+
+def _log_table(figures: dict[str, Any], target: Callable[[str], list[str]]) -> list[str]:
+    """The prediction log's cost: our server with it against without (nothing for figures without that run)."""
+    logging = figures.get("prediction_log")
+    if not logging:
+        return []
+    off, on, log = logging["off"], logging["on"], logging["log"]
+    rounds = logging["round_ratios"]
+    limit, met = target("prediction_log")
+    lines = [
+        "",
+        (
+            f"Prediction log: ours with `PREDICTION_LOG_DIR` set at the default sample rate "
+            f"({logging['sample']:.0%} of the requests) against ours without: {logging['rounds']} rounds, each "
+            f"starting both afresh side by side, then {logging.get('warmup_per_run', 1)} s of warm-up and "
+            f"{logging['seconds_per_run']} s measured on each, in alternating order:"
+        ),
+        "",
+        "| figure | logging off | logging on | change | target | met |",
+        "|---|---:|---:|---:|---|---|",
+        (
+            f"| requests/s | {_fmt(off['throughput_rps'], 0)} | {_fmt(on['throughput_rps'], 0)} | "
+            f"{-logging['overhead_pct']:+.1f} % | {limit} lost | {met} |"
+        ),
+        f"| latency p50, ms | {_fmt(off['latency_ms']['p50'], 2)} | {_fmt(on['latency_ms']['p50'], 2)} | | | |",
+        f"| latency p99, ms | {_fmt(off['latency_ms']['p99'], 2)} | {_fmt(on['latency_ms']['p99'], 2)} | | | |",
+        (
+            f"| server CPU per request, µs | {_fmt(off['cpu_us_per_request'])} | {_fmt(on['cpu_us_per_request'])} | "
+            f"{on['cpu_us_per_request'] - off['cpu_us_per_request']:+.1f} | | |"
+        ),
+        "",
+        (
+            f"Throughput with the log against without: the median of the {len(rounds)} rounds' ratios, "
+            f"{logging['throughput_ratio']:.3f} (from {min(rounds):.3f} to {max(rounds):.3f}; "
+            f"{logging['throughput_ratio_all_rounds']:.3f} over all rounds together). "
+            f"The log holds {log['lines']:,} lines ({log['bytes'] / MB:.1f} MB in {log['files']} "
+            f"file{'s' if log['files'] != 1 else ''}) for {log['requests']:,} requests "
+            f"({log['share_logged']:.1%}), {log['dropped']} dropped, {log['write_errors']} write errors."
+        ),
+    ]
+    return lines
 
 
 def _processes(server: dict[str, Any]) -> str:
@@ -887,7 +1090,8 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
     inputs = onnx_inputs(project, work / "logs" / "pipeline.log")
     numeric = [feature["name"] for feature in metadata["inputs"] if feature["type"] == "number"]
     servers: dict[str, dict[str, Any]] = {}
-    for server in (ours(project, package, work / "envs" / "ours"), mlflow(project, run["run_id"], inputs, numeric)):
+    our_server = ours(project, package, work / "envs" / "ours")
+    for server in (our_server, mlflow(project, run["run_id"], inputs, numeric)):
         print(f"3. {server.name}: {' '.join(server.command)}", flush=True)
         servers[server.name] = {
             **measure_server(server, rows, classes, settings, work),
@@ -895,6 +1099,9 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
         }
         servers[server.name]["runtime_env_mb"] = envs[server.name]["runtime_env_mb"]
         phases[server.name], clock = time.perf_counter() - clock, time.perf_counter()
+    print(f"4. prediction log: {our_server.name} with PREDICTION_LOG_DIR (sample {LOG_SAMPLE}) and without", flush=True)
+    prediction_log = measure_prediction_log(our_server, rows, settings, work)
+    phases["prediction_log"] = time.perf_counter() - clock
     figures: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "uv run python -m tools.serving_benchmark " + " ".join(settings.argv),
@@ -909,6 +1116,9 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
             "starts": settings.starts,
             "rows": settings.rows,
             "seed": settings.seed,
+            "log_rounds": settings.log_rounds,
+            "log_seconds": settings.log_seconds,
+            "log_sample": LOG_SAMPLE,
         },
         "model": {
             "task": about["task"],
@@ -926,6 +1136,7 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
         "phase_seconds": {name: round(seconds, 1) for name, seconds in phases.items()},
         "image": None,  # the project's `make image` (buildah) is not run here: no image size
         "servers": servers,
+        "prediction_log": prediction_log,
     }
     figures["parity"] = parity(servers["ours"].pop("predictions"), servers["mlflow"].pop("predictions"))
     figures["ratios"] = ratios(servers)
@@ -952,18 +1163,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of load before measuring (%(default)s)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (%(default)s)")
     parser.add_argument("--starts", type=int, default=3, help="cold starts per server, median kept (%(default)s)")
+    parser.add_argument(
+        "--log-rounds", type=int, default=8, help="rounds of the prediction log's comparison (%(default)s)"
+    )
+    parser.add_argument(
+        "--log-seconds", type=int, default=3, help="seconds of load per server and round in it (%(default)s)"
+    )
     parser.add_argument("--rows", type=int, default=20_000, help="rows of the training CSV (%(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the training CSV (%(default)s)")
     parser.add_argument("--work", type=Path, default=WORK, help="scratch folder, emptied first (%(default)s)")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="figures as JSON (%(default)s)")
     parser.add_argument("--markdown", type=Path, help="the Markdown table (default: the output with .md)")
     parser.add_argument("--readme", type=Path, help=f"also write the table into this file's {BEGIN} block")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target of the issue is missed")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target of the issues is missed")
     parser.add_argument("--render", action="store_true", help="only rewrite the Markdown (and README) from --output")
     args = parser.parse_args(argv)
     args.argv = argv
-    if args.duration < 1 or args.warmup < 0 or args.starts < 1 or args.connections < 1:
-        parser.error("--duration, --starts and --connections must be at least 1, --warmup at least 0")
+    if min(args.duration, args.starts, args.connections, args.log_rounds, args.log_seconds) < 1 or args.warmup < 0:
+        parser.error(
+            "--duration, --starts, --connections, --log-rounds and --log-seconds must be at least 1, --warmup at least 0"
+        )
 
     if args.render:
         figures = json.loads(args.output.read_text())

@@ -13,9 +13,13 @@ requests: no request fails or waits for a switch, a rollback or a promotion.
 
 HTTP/1.1 with keep-alive and pipelining (requests are answered in order, one at a time: prediction is CPU-bound and
 ONNX Runtime runs on this thread). Bodies come with ``Content-Length`` or chunked encoding, at most
-``MAX_BODY_BYTES`` (413 above). Every error is JSON: ``{"error": "..."}``. Nothing is written to disk; logs are
-JSON lines on stderr. On SIGTERM the server stops accepting connections, answers the requests it has begun, closes
-idle connections and exits (after ``SHUTDOWN_GRACE`` seconds at most).
+``MAX_BODY_BYTES`` (413 above). Every error is JSON: ``{"error": "..."}``. Every response carries a request id
+(the ``X-Request-ID`` header and, from ``/predict``, ``request_id`` in the body): the client's ``X-Request-ID`` (its
+first 128 characters) or, without one, ``<random 64-bit hex per process>-<counter>``. Logs are JSON lines on stderr;
+nothing is written to disk unless ``PREDICTION_LOG_DIR`` is set: then a sample of the answered ``/predict`` requests
+is, with their request id (``prediction_log``). On SIGTERM the server stops accepting connections, answers the
+requests it has begun, closes idle connections, writes the rest of the prediction log and exits (after
+``SHUTDOWN_GRACE`` seconds at most).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from random import random
 from typing import Any, cast
 
 import httptools
@@ -41,6 +46,7 @@ import uvloop
 from {{ cookiecutter.package_name }}.serving import openapi
 from {{ cookiecutter.package_name }}.serving.metrics import Metrics
 from {{ cookiecutter.package_name }}.serving.model import Model, ModelError, RequestError
+from {{ cookiecutter.package_name }}.serving.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.serving.router import Loaded, Router, RoutingError
 from {{ cookiecutter.package_name }}.serving.settings import Settings, SettingsError, mode, weight
 
@@ -188,9 +194,18 @@ class App:
             "/openapi.json": {"GET": self.openapi},
         }
         self._documents: dict[tuple[str, int], bytes] = {}
+        directory = settings.prediction_log_dir
+        self.prediction_log = (
+            None
+            if directory is None
+            else PredictionLog(directory, settings.prediction_log_sample, settings.prediction_log_max_bytes)
+        )
 
     def predict(self, request: Request) -> Response:
-        """``POST /predict``: the routed model answers; a shadow challenger scores after the response is sent."""
+        """``POST /predict``: the routed model answers; a shadow challenger scores after the response is sent.
+
+        A ``PREDICTION_LOG_SAMPLE`` share of the answered requests is logged, with the answering model's version.
+        """
         model, shadow = self.router.route(request.route_key)
         request.version = model.version
         if not model.ready:
@@ -201,6 +216,9 @@ class App:
         self.metrics.predicted(model.version, batch.size, batch.unknown)
         if shadow is not None:
             asyncio.get_running_loop().call_soon(self.shadow, shadow, model, document, predictions, request.request_id)
+        logged = self.prediction_log
+        if logged is not None and random() < logged.rate:
+            logged.record(request.request_id, model.version, model.names, document, predictions)
         body = {"predictions": predictions, "model_version": model.version, "request_id": request.request_id}
         return 200, JSON, orjson.dumps(body)
 
@@ -248,6 +266,8 @@ class App:
     def prometheus(self, request: Request) -> Response:
         """``GET /metrics``."""
         self.metrics.roles = {role: model.version for role, model in self.router.roles().items()}
+        if self.prediction_log is not None:
+            self.metrics.prediction_log = self.prediction_log.counts()
         return 200, b"text/plain; version=0.0.4; charset=utf-8", self.metrics.render().encode()
 
     def openapi(self, request: Request) -> Response:
@@ -437,7 +457,7 @@ class HttpProtocol(asyncio.Protocol):
     """One client connection, parsed by httptools; the parser's callbacks fill the current request."""
 
     ids = itertools.count(1)
-    prefix = os.urandom(4).hex()
+    prefix = os.urandom(8).hex()  # made-up request ids are unique across processes (labels are joined on them)
 
     def __init__(self, routes: Routes, max_body: int, connections: set[HttpProtocol], writer: Writer) -> None:
         """Start with no transport; ``connection_made`` brings it."""
@@ -634,6 +654,11 @@ class ModelServer:
             bound: int = server.sockets[0].getsockname()[1]
             return bound
 
+        logged = self.app.prediction_log
+        if logged is not None:
+            logged.start(loop)
+            fields = {"directory": str(logged.directory), "sample": logged.rate, "max_bytes": logged.max_bytes}
+            log.info("logging predictions", extra={"fields": fields})
         self.port = await listen(self.app.routes, settings.host, settings.port)
         if settings.admin_port is not None:
             self.admin_port = await listen(self.admin.routes, settings.admin_host, settings.admin_port)
@@ -684,6 +709,8 @@ class ModelServer:
                 connection.transport.abort()
         for server in self.servers:
             await server.wait_closed()
+        if self.app.prediction_log is not None:  # the requests are answered: write the rest of their lines
+            await self.app.prediction_log.close(max(deadline - loop.time(), 1.0))
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -2,7 +2,8 @@
 
 Every request series carries the ``model_version`` that answered it, so a champion and a challenger (A/B) or a
 version before and after a switch can be compared side by side; shadow scoring has its own series. Endpoints are
-the server's routes (``other`` for the rest), so the number of series stays bounded whatever clients send.
+the server's routes (``other`` for the rest), so the number of series stays bounded whatever clients send. The
+prediction log's counters (``PREDICTION_LOG_DIR``) have no labels and stay at zero while it is off.
 """
 
 from __future__ import annotations
@@ -13,6 +14,19 @@ from collections.abc import Iterable, Mapping
 
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 """Upper bounds of the latency histogram, in seconds."""
+PREDICTION_LOG_FAMILIES = (
+    ("records", "prediction_log_records_total", "Prediction log lines written (one per logged instance)."),
+    (
+        "dropped",
+        "prediction_log_dropped_total",
+        "Prediction log lines not written: too many waited for the disk, or their write failed.",
+    ),
+    (
+        "write_errors",
+        "prediction_log_write_errors_total",
+        "Failed file operations of the prediction log (create, write, close); serving went on.",
+    ),
+)
 
 
 def _escape(value: str) -> str:
@@ -43,6 +57,7 @@ class Metrics:
         self.shadow: defaultdict[tuple[str, str, str], int] = defaultdict(int)
         self.shadow_seconds: defaultdict[str, float] = defaultdict(float)
         self.roles: dict[str, str] = {}
+        self.prediction_log = {"records": 0, "dropped": 0, "write_errors": 0}
 
     def observe(self, version: str, endpoint: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
@@ -130,4 +145,6 @@ class Metrics:
             "Time the challenger spent scoring in shadow mode.",
             ((_labels(("challenger",), (v,)), s) for v, s in sorted(self.shadow_seconds.items())),
         )
+        for key, name, doc in PREDICTION_LOG_FAMILIES:
+            lines.extend((f"# HELP {name} {doc}", f"# TYPE {name} counter", f"{name} {self.prediction_log[key]}"))
         return "\n".join(lines) + "\n"

@@ -54,7 +54,10 @@ def document(model: Model) -> dict[str, Any]:
                         {
                             "name": "X-Request-ID",
                             "in": "header",
-                            "description": "Echoed in the response; one is made up when absent.",
+                            "description": (
+                                "Echoed in the response (header and request_id); one is made up when absent. "
+                                "Logged predictions carry it: join labels on it and the instance's index."
+                            ),
                             "schema": {"type": "string"},
                         },
                         {

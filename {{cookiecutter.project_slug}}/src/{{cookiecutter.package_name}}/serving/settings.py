@@ -1,27 +1,33 @@
 """The server's configuration, read once at start from environment variables.
 
-=======================  ==============  ===========================================================================
-Variable                 Default         Meaning
-=======================  ==============  ===========================================================================
-``MODEL_DIR``            ``models``      directory with the champion's ``model.onnx`` and ``metadata.json``
-``HOST``                 ``0.0.0.0``     address the prediction API listens on
-``PORT``                 ``8080``        its TCP port (0 picks a free one)
-``MAX_BODY_BYTES``       ``1048576``     largest request body accepted (413 above)
-``MAX_BATCH``            ``1000``        most instances in one ``/predict`` request (400 above)
-``LOG_LEVEL``            ``INFO``        ``DEBUG`` logs one line per request; ``WARNING``/``ERROR`` log less
-``MODEL_STORE``          (none)          directory of model versions (``<name>/model.onnx`` + ``metadata.json``)
-                                         that the admin API may load while serving; unset, it loads none
-``CHALLENGER_DIR``       (none)          a challenger to load at start, next to the champion
-``CHALLENGER_MODE``      ``shadow``      ``shadow``: the challenger scores every request, the champion answers;
-                                         ``ab``: the challenger answers a ``CHALLENGER_WEIGHT`` share of requests
-``CHALLENGER_WEIGHT``    ``0.1``         share of requests the challenger answers in ``ab`` mode (0 to 1)
-``ADMIN_HOST``           ``127.0.0.1``   address of the admin API (model loads, rollback, routing); loopback
-                                         keeps it inside the pod (``kubectl port-forward`` reaches it)
-``ADMIN_PORT``           ``8081``        its TCP port (0 picks a free one, ``off`` disables the admin API)
-``SHUTDOWN_GRACE``       ``10``          seconds a stopping server waits for requests in progress (SIGTERM)
-=======================  ==============  ===========================================================================
+============================  ==============  ==========================================================================
+Variable                      Default         Meaning
+============================  ==============  ==========================================================================
+``MODEL_DIR``                 ``models``      directory with the champion's ``model.onnx`` and ``metadata.json``
+``HOST``                      ``0.0.0.0``     address the prediction API listens on
+``PORT``                      ``8080``        its TCP port (0 picks a free one)
+``MAX_BODY_BYTES``            ``1048576``     largest request body accepted (413 above)
+``MAX_BATCH``                 ``1000``        most instances in one ``/predict`` request (400 above)
+``LOG_LEVEL``                 ``INFO``        ``DEBUG`` logs one line per request; ``WARNING``/``ERROR`` log less
+``MODEL_STORE``               (none)          directory of model versions (``<name>/model.onnx`` + ``metadata.json``)
+                                              that the admin API may load while serving; unset, it loads none
+``CHALLENGER_DIR``            (none)          a challenger to load at start, next to the champion
+``CHALLENGER_MODE``           ``shadow``      ``shadow``: the challenger scores every request, the champion answers;
+                                              ``ab``: the challenger answers a ``CHALLENGER_WEIGHT`` share of requests
+``CHALLENGER_WEIGHT``         ``0.1``         share of requests the challenger answers in ``ab`` mode (0 to 1)
+``ADMIN_HOST``                ``127.0.0.1``   address of the admin API (model loads, rollback, routing); loopback
+                                              keeps it inside the pod (``kubectl port-forward`` reaches it)
+``ADMIN_PORT``                ``8081``        its TCP port (0 picks a free one, ``off`` disables the admin API)
+``SHUTDOWN_GRACE``            ``10``          seconds a stopping server waits for requests in progress (SIGTERM)
+``PREDICTION_LOG_DIR``        (none)          where a sample of predictions is written as JSON lines (created if
+                                              needed; see ``prediction_log``); unset, nothing is logged
+``PREDICTION_LOG_SAMPLE``     ``0.1``         share of ``/predict`` requests logged (0 to 1), all their instances
+``PREDICTION_LOG_MAX_BYTES``  ``67108864``    size past which no line is added to a log file: a new file is
+                                              started (64 MiB; at least 1024)
+============================  ==============  ==========================================================================
 
-Nothing is written to disk: logs are JSON lines on stderr, metrics are served from memory.
+Nothing is written to disk unless ``PREDICTION_LOG_DIR`` is set: logs are JSON lines on stderr, metrics are served
+from memory. The prediction log's files are never deleted by the server: retention is the operator's job.
 """
 
 from __future__ import annotations
@@ -92,6 +98,9 @@ class Settings:
     admin_host: str = "127.0.0.1"
     admin_port: int | None = 8081
     shutdown_grace: int = 10
+    prediction_log_dir: Path | None = None
+    prediction_log_sample: float = 0.1
+    prediction_log_max_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, model_dir: Path | None = None) -> Settings:
@@ -118,5 +127,12 @@ class Settings:
             admin_host=env.get("ADMIN_HOST", "").strip() or cls.admin_host,
             admin_port=None if admin == "off" else _integer(env, "ADMIN_PORT", cls.admin_port or 0, 0, 65535),
             shutdown_grace=_integer(env, "SHUTDOWN_GRACE", cls.shutdown_grace, 0, 3600),
+            prediction_log_dir=_path(env, "PREDICTION_LOG_DIR"),
+            prediction_log_sample=weight(
+                env.get("PREDICTION_LOG_SAMPLE", "").strip() or cls.prediction_log_sample, "PREDICTION_LOG_SAMPLE"
+            ),
+            prediction_log_max_bytes=_integer(
+                env, "PREDICTION_LOG_MAX_BYTES", cls.prediction_log_max_bytes, 1024, 1 << 40
+            ),
         )
         return settings if model_dir is None else replace(settings, model_dir=model_dir)
