@@ -207,7 +207,7 @@ def test_release_and_rollback_workflows(lab: Lab, staging_url: str) -> None:
     # Staging was checked against the release's own model metadata, handed over from the build job.
     probed = next(s for s in first["promote-staging"].steps if s.name.startswith("Check the model"))
     assert "pass  serves the release's model version" in probed.stdout, probed.stdout
-    assert probed.stdout.splitlines()[-1] == "healthy", probed.stdout
+    assert "healthy" in probed.stdout.splitlines(), probed.stdout  # (make may add "Leaving directory" lines)
     digest = first["build"].outputs["digest"]
     assert DIGEST.match(digest), first["build"].outputs
     assert first["build"].outputs["image"] == IMAGE
