@@ -223,7 +223,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain_data(args: argparse.Namespace) -> int:
-    """Add a window's labelled live rows to the raw data: 0 added, 1 nothing new to add, 2 input error."""
+    """Add a window's labelled live rows to the raw data and print how many (`added N ...`, N may be 0)."""
     from {{ cookiecutter.package_name }} import monitor, retrain
     from {{ cookiecutter.package_name }}.config import ConfigError
 
@@ -234,10 +234,7 @@ def cmd_retrain_data(args: argparse.Namespace) -> int:
     except (monitor.MonitorError, retrain.RetrainDataError, ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not added:
-        print(f"nothing to add: the window has {len(rows)} valid labelled row(s), all already in {params.paths.raw}")
-        return 1
-    print(f"added {added} labelled rows to {params.paths.raw} ({known} already there)")
+    print(f"added {added} labelled rows to {params.paths.raw} ({known} of the window's {len(rows)} already there)")
     return 0
 
 
