@@ -15,7 +15,7 @@ SERVING_DURATION ?= 10
 # images) every stage would recompile MLflow, pandas and scikit-learn from source. Keep the usual caching.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help uv sync demo report bench-serving bench-monitor test test-fast lint clean
+.PHONY: help uv sync demo report comment bench-serving bench-monitor test test-fast lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ report: sync ## Write build/report/: the pipeline's figures against main, for th
 	mkdir -p $(BUILD)/report
 	$(UV) run --frozen python -m tools.benchmark report --output $(BUILD)/report/report.md
 	printf '%s' "$${PR_NUMBER:-}" > $(BUILD)/report/pr-number
+
+comment: ## Post a report artifact on its pull request (trusted comment workflow; gh, jq, cml): REPORT_DIR=
+	bash '{{cookiecutter.project_slug}}/scripts/post-report.sh' '$(REPORT_DIR)' 'template pipeline'
 
 bench-serving: sync ## Our server against `mlflow models serve`, same model: benchmarks/serving.*, README table
 	$(UV) run --frozen python -m tools.serving_benchmark --duration $(SERVING_DURATION) --readme README.md

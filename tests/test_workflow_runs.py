@@ -1,6 +1,10 @@
-"""The generated workflows' ``run:`` steps, executed in order in a baked project (``workflow_runner``), with recorders
-for what only GitHub, the registry and Sigstore do. One baked "origin" (set up, pipeline run, artifacts pushed to its
-local DVC remote, committed) is cloned for each workflow, as GitHub's checkout would.
+"""The generated workflows, run as GitHub runs them (``tests/gha``): each job in a fresh checkout of the lab's
+github.com made the way ``actions/checkout`` makes it, with a token holding exactly the job's permissions, GitHub's
+default shell, artifacts that keep their names for the whole run, and recorders that refuse what GitHub refuses
+(pushes to a protected main with the workflow's token, pull requests opened by it, CML without a repository).
+
+One baked origin (set up, pipeline run, artifacts pushed to its DVC remote, committed) is published once per module;
+each test runs workflows against it and reads the result back from github.com.
 """
 
 from __future__ import annotations
@@ -17,159 +21,163 @@ from typing import Any
 import pytest
 import yaml
 from conftest import bake_into, free_port, project_env, run, wait_for_http
-from workflow_runner import JobResult, Recorders, WorkflowRunner, describe
+from gha.lab import PACKAGE, Lab, annotations, ok
+from gha.runner import JobResult, describe
 
-PACKAGE = "churn_model"
 IMAGE = "ghcr.io/your-org/churn-model"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-PR_NUMBER = "7"
-
-
-def github_context(**extra: Any) -> dict[str, Any]:
-    github = {
-        "token": "fake-github-token",
-        "actor": "octocat",
-        "repository": "your-org/churn-model",
-        "event_name": "push",
-        "ref": "refs/heads/main",
-        "event": {},
-        **extra,
-    }
-    return {"github": github, "vars": {}, "secrets": {}, "inputs": {}}
-
-
-class Lab:
-    """The origin, its clones, the recorders and the artifact store of one test."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.origin = root / "churn-model"
-        self.tracking = f"sqlite:///{root / 'mlflow-server.db'}"  # the "shared MLflow server"
-        self.recorders = Recorders(root / "recorders", serve=f"uv run --frozen {PACKAGE} serve")
-        self.artifacts = root / "artifacts"
-        self.artifacts.mkdir()
-        self.temp = root / "runner-temp"
-        self.temp.mkdir()
-        self.env = self.recorders.env(project_env())
-
-    def clone(self, name: str) -> Path:
-        # Beside the origin, so the relative DVC remote (../churn-model-dvc-remote) is the same folder.
-        run(["git", "clone", "--quiet", str(self.origin), str(self.root / name)], cwd=self.root)
-        return self.root / name
-
-    def workflow(self, workspace: Path, name: str, context: dict[str, Any]) -> dict[str, JobResult]:
-        """Run workflow ``name`` of the origin in ``workspace`` (a clone, or an empty folder for a job that checks
-        nothing out).
-        """
-        workflow = self.origin / ".github" / "workflows" / name
-        return WorkflowRunner(workflow, workspace, self.env, context, self.artifacts, self.temp).run()
-
-
-def ok(results: dict[str, JobResult], *jobs: str) -> None:
-    assert list(results) == list(jobs), f"ran {list(results)}, expected {list(jobs)}: {describe(results)}"
-    assert not any(r.failed for r in results.values()), describe(results)
-
-
-def overlay_digest(checkout: Path, env: str) -> str:
-    text = (checkout / "deploy" / "overlays" / env / "kustomization.yaml").read_text()
-    match = re.search(r"^\s*digest:\s*(\S+)", text, re.MULTILINE)
-    assert match
-    return match.group(1)
+RELEASE_JOBS = ("build", "promote-dev", "promote-staging", "promote-prod")
+APP = {"RELEASE_APP_CLIENT_ID": "Iv23liExample"}
+APP_SECRETS = {"RELEASE_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----\nlab\n-----END RSA PRIVATE KEY-----"}
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     root = tmp_path_factory.mktemp("workflow-runs")
     project = bake_into(root)
-    lab = Lab(root)
-    assert project == lab.origin
-    env = project_env(MLFLOW_TRACKING_URI=lab.tracking)
+    # The developer's own MLflow store: the release runner never sees it (the default setup, sqlite in the clone).
+    env = project_env()
     run(["make", "setup"], cwd=project, env=env)
     run(["make", "repro"], cwd=project, env=env)
     run(["make", "push"], cwd=project, env=env)
     run("git add -A && git commit --quiet --no-verify -m 'Initial commit'", cwd=project, env=env)
+    lab = Lab(root, project_env())
+    assert project == lab.origin
+    lab.github.publish(project)
+    for environment in ("dev", "staging", "prod"):
+        lab.github.environment(environment, reviewers=environment == "prod")
+    lab.github.protect("main", bypass=("app",))
     return lab
 
 
-@pytest.mark.slow
-def test_ci_pr_and_comment_workflows(lab: Lab) -> None:
-    checkout = lab.clone("pr-checkout")
+def overlay_digest(lab: Lab, env: str, ref: str = "main") -> str:
+    text = lab.github.show(f"deploy/overlays/{env}/kustomization.yaml", ref)
+    match = re.search(r"^\s*digest:\s*(\S+)", text, re.MULTILINE)
+    assert match
+    return match.group(1)
 
-    # CI: the project's tests are run in full by the template's end-to-end tests; here one module keeps it short.
-    env_before = dict(lab.env)
-    lab.env["PYTEST_ADDOPTS"] = "-k test_prepare"
-    try:
-        ok(lab.workflow(checkout, "ci.yml", github_context(event_name="pull_request")), "checks")
-    finally:
-        lab.env.clear()
-        lab.env.update(env_before)
-    # ... and the lock check refuses a params change that dvc.lock does not record.
-    params = checkout / "params.yaml"
-    original = params.read_text()
-    params.write_text(original.replace("curve_points: 21", "curve_points: 22"))
-    assert params.read_text() != original
-    refused = run(["make", "check-lock"], cwd=checkout, env=lab.env, check=False)
-    assert refused.returncode != 0 and "param evaluate modified" in refused.stderr, refused.stdout + refused.stderr
-    params.write_text(original)
 
-    # PR training: pull from the remote, reproduce, judge, report; the report goes out as an artifact.
-    context = github_context(event_name="pull_request", event={"pull_request": {"number": int(PR_NUMBER)}})
-    ok(lab.workflow(checkout, "pr-training.yml", context), "train")
-    report = (checkout / "reports" / "report.md").read_text()
-    assert "gate" in report.lower()
-    assert (lab.artifacts / "pr-report" / "report.md").read_text() == report
-    assert (lab.artifacts / "pr-report" / "pr-number").read_text().strip() == PR_NUMBER
-    assert not lab.recorders.calls("cml"), "the job that runs PR code must not comment"
+def subjects(lab: Lab, since: str) -> list[str]:
+    return [s.split(":")[0] for s in lab.github.git("log", "--format=%s", f"{since}..main").splitlines()]
 
-    # The comment job: in an empty workspace (it never checks out PR code), from the artifact alone.
-    trusted = lab.root / "comment-workspace"
-    trusted.mkdir()
-    event = {
+
+# --- pull requests ------------------------------------------------------------------------------------------------
+
+
+def push_branch(lab: Lab, branch: str, message: str, refs: tuple[str, ...] = ()) -> str:
+    """A commit on top of main in a clone of the developer's, pushed to github.com as ``branch`` (and ``refs``)."""
+    clone = lab.root / f"dev-{branch}"
+    run(["git", "clone", "--quiet", str(lab.github.remote), str(clone)], cwd=lab.root)
+    run(["git", "switch", "--quiet", "-c", branch], cwd=clone)
+    run(["git", "commit", "--quiet", "--allow-empty", "-m", message], cwd=clone, env=project_env())
+    sha = run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()
+    for ref in (f"refs/heads/{branch}", *refs):
+        run(["git", "push", "--quiet", str(lab.github.remote), f"HEAD:{ref}"], cwd=clone)
+    return sha
+
+
+def workflow_run_event(run_id: int, head: dict[str, str], numbers: list[int], conclusion: str = "success") -> Any:
+    return {
         "workflow_run": {
-            "id": 1,
+            "id": run_id,
+            "run_attempt": 1,
             "event": "pull_request",
-            "conclusion": "success",
-            "pull_requests": [{"number": int(PR_NUMBER)}],
+            "conclusion": conclusion,
+            "head_repository": {"full_name": head["repository"]},
+            "head_branch": head["branch"],
+            "head_sha": head["sha"],
+            # GitHub leaves this empty for pull requests from forks.
+            "pull_requests": [{"number": n} for n in numbers],
         }
     }
-    ok(lab.workflow(trusted, "pr-comment.yml", github_context(event_name="workflow_run", event=event)), "comment")
-    (call,) = lab.recorders.calls("cml")
-    assert call["argv"] == [
-        "comment",
-        "update",
-        f"--target=pr/{PR_NUMBER}",
-        "--watermark-title=model report",
-        "pr-report/report.md",
-    ]
-    assert call["posted"] == report
 
-    # A PR number that is not a number, or names another pull request, is refused before CML runs.
-    for number, event_pr in (("7; echo owned", PR_NUMBER), ("8", PR_NUMBER)):
-        (lab.artifacts / "pr-report" / "pr-number").write_text(number + "\n")
-        event = {
-            "workflow_run": {
-                "id": 2,
-                "event": "pull_request",
-                "conclusion": "failure",
-                "pull_requests": [{"number": int(event_pr)}],
-            }
-        }
-        results = lab.workflow(trusted, "pr-comment.yml", github_context(event_name="workflow_run", event=event))
-        assert results["comment"].failed, f"PR number {number!r} was accepted"
-        assert len(lab.recorders.calls("cml")) == 1
+
+def comment(lab: Lab, payload: Any) -> dict[str, JobResult]:
+    return lab.run("pr-comment.yml", "workflow_run", payload=payload)
+
+
+def comments(lab: Lab, number: int) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = lab.github.read()["comments"].get(str(number), [])
+    return found
+
+
+@pytest.mark.slow
+def test_ci_pr_training_and_comment(lab: Lab) -> None:
+    sha = push_branch(lab, "better-model", "Try a change", refs=("refs/pull/7/merge",))
+    lab.github.open_pull(7, "better-model", sha)
+    pr_event: dict[str, Any] = {"ref": "refs/pull/7/merge", "sha": sha, "payload": {"pull_request": {"number": 7}}}
+
+    # CI: the project's tests run in full in the template's end-to-end tests; one module keeps this short.
+    lab.env["PYTEST_ADDOPTS"] = "-k test_prepare"
+    try:
+        ok(lab.run("ci.yml", "pull_request", **pr_event), "checks")
+    finally:
+        del lab.env["PYTEST_ADDOPTS"]
+
+    # PR training in a shallow-by-default checkout that asked for main's history: the report compares with main.
+    training = lab.workflow("pr-training.yml", "pull_request", **pr_event)
+    results = training.run()
+    ok(results, "train")
+    report = (results["train"].workspace / "reports" / "report.md").read_text()  # type: ignore[operator]
+    assert "gate" in report.lower() and "main" in report
+    artifact = lab.github.artifact(training.run_id, "pr-report-1")
+    assert (artifact / "report.md").read_text() == report and (artifact / "pr-number").read_text().strip() == "7"
+    assert not lab.github.calls("cml"), "the job that runs PR code must not comment"
+
+    # The trusted comment job finds the PR through the API and posts with --repo, no image upload, no telemetry.
+    head = {"repository": "your-org/churn-model", "branch": "better-model", "sha": sha}
+    ok(comment(lab, workflow_run_event(training.run_id, head, [7])), "comment")
+    (call,) = lab.github.calls("cml")
+    assert call["argv"][:2] == ["comment", "update"] and "--no-publish" in call["argv"]
+    assert call["argv"][call["argv"].index("--repo") + 1] == "https://github.com/your-org/churn-model"
+    assert call["argv"][call["argv"].index("--target") + 1] == "pr/7"
+    assert call["posted"] == report and not call["publish"] and not call["telemetry"]
+    # Posting again (a re-run) updates the one comment in place.
+    ok(comment(lab, workflow_run_event(training.run_id, head, [7])), "comment")
+    assert [c["body"] for c in comments(lab, 7)] == [report]
+
+    # "Re-run all jobs" of the training run uploads its report under the attempt's own name.
+    ok(training.rerun_all(), "train")
+    assert (lab.github.artifact(training.run_id, "pr-report-2") / "report.md").exists()
+
+    # A fork: GitHub gives no pull-request number, and the fork's own code wrote the artifact.
+    fork_sha = push_branch(lab, "fork-patch", "A fork's change", refs=("refs/pull/8/head",))
+    lab.github.open_pull(8, "patch-1", fork_sha, head_repository="forker/churn-model")
+    fork_head = {"repository": "forker/churn-model", "branch": "patch-1", "sha": fork_sha}
+
+    def forks_report(number: str, text: str) -> int:
+        run_id = lab.github.new_run_id()
+        folder = lab.root / f"fork-artifact-{run_id}"
+        folder.mkdir()
+        (folder / "report.md").write_text(text)
+        (folder / "pr-number").write_text(number + "\n")
+        lab.github.upload(run_id, "pr-report-1", folder, overwrite=False)
+        return run_id
+
+    ok(comment(lab, workflow_run_event(forks_report("8", "fork report"), fork_head, [])), "comment")
+    assert [c["body"] for c in comments(lab, 8)] == ["fork report"]
+    # ... and a fork whose artifact names another pull request is refused: PR 7's report is untouched.
+    forged = comment(lab, workflow_run_event(forks_report("7", "forged"), fork_head, []))
+    assert forged["comment"].failed and "belongs to pull request 8" in describe(forged)
+    assert [c["body"] for c in comments(lab, 7)] == [report]
+    # A number that is not a number is refused before anything is asked.
+    junk = comment(lab, workflow_run_event(forks_report("7; echo owned", "junk"), fork_head, []))
+    assert junk["comment"].failed and "no valid pull-request number" in describe(junk)
+    # A run whose head the pull request has moved past posts nothing (the newer run will).
+    stale = dict(fork_head, sha="0" * 40)
+    results = comment(lab, workflow_run_event(forks_report("8", "stale"), stale, []))
+    ok(results, "comment")
+    assert any("nothing to post" in a for a in annotations(results["comment"], "notice"))
+    assert [c["body"] for c in comments(lab, 8)] == ["fork report"]
 
     # A cancelled training run, or a run that was not for a pull request, gets no comment (the job's if:).
     for kind, conclusion in (("pull_request", "cancelled"), ("push", "success")):
-        event = {"workflow_run": {"id": 3, "event": kind, "conclusion": conclusion, "pull_requests": []}}
-        results = lab.workflow(trusted, "pr-comment.yml", github_context(event_name="workflow_run", event=event))
-        assert results["comment"].skipped, (kind, conclusion)
-    assert len(lab.recorders.calls("cml")) == 1
+        event = workflow_run_event(training.run_id, head, [7], conclusion)
+        event["workflow_run"]["event"] = kind
+        assert comment(lab, event)["comment"].skipped, (kind, conclusion)
 
 
-def release(lab: Lab, checkout: Path, staging_url: str, rollout_wait: str = "30") -> dict[str, JobResult]:
-    context = github_context()
-    context["vars"].update(MLFLOW_TRACKING_URI=lab.tracking, STAGING_URL=staging_url, ROLLOUT_WAIT_SECONDS=rollout_wait)
-    return lab.workflow(checkout, "release.yml", context)
+# --- releases -----------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -194,94 +202,136 @@ def staging_url(lab: Lab) -> Iterator[str]:
         server.wait(30)
 
 
-RELEASE_JOBS = ("build", "promote-dev", "promote-staging", "promote-prod")
+def release_vars(staging_url: str, rollout_wait: str = "30", **more: str) -> dict[str, str]:
+    return {**APP, "STAGING_URL": staging_url, "ROLLOUT_WAIT_SECONDS": rollout_wait, **more}
 
 
 @pytest.mark.slow
-def test_release_and_rollback_workflows(lab: Lab, staging_url: str) -> None:
-    checkout = lab.clone("main-checkout")
-    head = run(["git", "rev-parse", "HEAD"], cwd=checkout).stdout.strip()
+def test_release_rerun_and_rollback(lab: Lab, staging_url: str) -> None:
+    start = lab.github.sha()
 
-    first = release(lab, checkout, staging_url)
+    # A release on a protected main, pushing with the release App's token; its build's push fails once, and
+    # "Re-run failed jobs" finishes it (the model metadata artifact is uploaded again under the attempt's name).
+    lab.env["LAB_FAIL_ONCE"] = "docker-push"
+    try:
+        release = lab.workflow("release.yml", "push", vars=release_vars(staging_url), secrets=APP_SECRETS)
+        first = release.run()
+    finally:
+        del lab.env["LAB_FAIL_ONCE"]
+    failed = first["build"].failed
+    assert failed and failed.name.startswith("Push it"), describe(first)  # pipefail: `make push-image | tee`
+    assert all(first[j].skipped for j in RELEASE_JOBS[1:]) and lab.github.sha() == start
+    first = release.rerun_failed()
     ok(first, *RELEASE_JOBS)
-    # Staging was checked against the release's own model metadata, handed over from the build job.
-    probed = next(s for s in first["promote-staging"].steps if s.name.startswith("Check the model"))
+    assert first["build"].attempt == 2 and first["promote-dev"].attempt == 2
+    probed = first["promote-staging"].step("Check the model")
     assert "pass  serves the release's model version" in probed.stdout, probed.stdout
-    assert "healthy" in probed.stdout.splitlines(), probed.stdout  # (make may add "Leaving directory" lines)
-    digest = first["build"].outputs["digest"]
-    assert DIGEST.match(digest), first["build"].outputs
-    assert first["build"].outputs["image"] == IMAGE
-    assert first["build"].outputs["model-version"] == "1"
 
-    # Built once, pushed once, and everything after names that one digest.
-    builds = [c for c in lab.recorders.calls("docker") if c["argv"][0] == "build"]
-    pushes = [c for c in lab.recorders.calls("docker") if c["argv"][0] == "push"]
-    assert len(builds) == 1 and len(pushes) == 1
-    assert pushes[0]["digest"] == digest
+    # The default MLflow setup: the runner's store does not have the developer's run, and the version is registered.
+    assert first["build"].outputs["model-version"] == "1", describe(first)
+    digest = first["build"].outputs["digest"]
+    assert DIGEST.match(digest) and first["build"].outputs["image"] == IMAGE
+
+    # Built once, pushed once (plus the failed try), and everything after names that one digest.
+    docker = lab.github.calls("docker")
+    assert len([c for c in docker if c["argv"][0] == "build"]) == 2  # one per attempt of the build job
+    assert [c.get("digest") for c in docker if c["argv"][0] == "push" and not c.get("failed")] == [digest]
     ref = f"{IMAGE}@{digest}"
-    cosign = [c["argv"] for c in lab.recorders.calls("cosign")]
+    cosign = [c["argv"] for c in lab.github.calls("cosign")]
     assert ["sign", "--yes", ref] in cosign
-    attest = next(c for c in lab.recorders.calls("cosign") if c["argv"][0] == "attest")
-    assert attest["argv"][-1] == ref and "--type" in attest["argv"] and "spdxVersion" in attest["predicate"]
-    assert [c["argv"] for c in lab.recorders.calls("syft")] == [
-        ["scan", f"registry:{ref}", "--output", "spdx-json=sbom.spdx.json"]
-    ]
-    provenance = [a for a in first["build"].skipped_actions if a["uses"] == "actions/attest-build-provenance"]
-    assert provenance == [
-        {
-            "uses": "actions/attest-build-provenance",
-            "with": {"subject-name": IMAGE, "subject-digest": digest, "push-to-registry": "True"},
-        }
-    ]
-    # The smoke test started the image by digest (the recorder ran the real server) before staging.
-    runs = [c["argv"] for c in lab.recorders.calls("docker") if c["argv"][0] == "run"]
+    attest = next(c for c in lab.github.calls("cosign") if c["argv"][0] == "attest")
+    assert attest["argv"][-1] == ref and "spdxVersion" in attest["predicate"]
+    provenance = first["build"].step("actions/attest-build-provenance")
+    assert provenance.inputs == {"subject-name": IMAGE, "subject-digest": digest, "push-to-registry": "true"}
+    runs = [c["argv"] for c in docker if c["argv"][0] == "run"]
     assert len(runs) == 1 and runs[0][-1] == ref
 
-    # One promotion commit per environment, in order, each pushed; the overlays pin the digest.
-    log = run(["git", "log", "--format=%s", f"{head}..HEAD"], cwd=checkout).stdout.splitlines()
-    assert [s.split(":")[0] for s in log] == ["promote prod", "promote staging", "promote dev"], log
+    # One promotion commit per environment on github.com's main, each pushed with the App's token.
+    assert subjects(lab, start) == ["promote prod", "promote staging", "promote dev"]
     for env in ("dev", "staging", "prod"):
-        assert overlay_digest(checkout, env) == digest
-    changed = run(["git", "diff", "--name-only", head, "HEAD"], cwd=checkout).stdout.split()
-    assert changed == [f"deploy/overlays/{env}/kustomization.yaml" for env in ("dev", "prod", "staging")]
-    pushed = [c["argv"] for c in lab.recorders.calls("git")]
-    assert pushed == [["push", "origin", "HEAD:main"]] * 3
+        assert overlay_digest(lab, env) == digest
+    pushes = [c for c in lab.github.calls("git") if c["argv"][0] == "push"]
+    assert [c["token_kind"] for c in pushes] == ["app"] * 3 and all(c["returncode"] == 0 for c in pushes)
 
-    # A second merge: a new build and digest, promoted the same way; then prod is rolled back to the first.
-    second = release(lab, checkout, staging_url)
-    ok(second, *RELEASE_JOBS)
+    # Without the App the workflow's own token is refused by main's rules, and the job says what to set up.
+    second_start = lab.github.sha()
+    no_app = lab.run("release.yml", "push", vars={"STAGING_URL": staging_url, "ROLLOUT_WAIT_SECONDS": "30"})
+    assert no_app["promote-dev"].failed and no_app["promote-staging"].skipped, describe(no_app)
+    assert any("RELEASE_APP_CLIENT_ID" in a for a in annotations(no_app["promote-dev"], "error"))
+    assert lab.github.sha() == second_start
+    refused = [c for c in lab.github.calls("git") if c.get("refused")]
+    assert refused and refused[-1]["token_kind"] == "default"
+
+    # A second release reaches staging; prod, whose environment lost its reviewers, refuses to deploy unreviewed.
+    lab.github.environment("prod", reviewers=False)
+    second = lab.run("release.yml", "push", vars=release_vars(staging_url), secrets=APP_SECRETS)
+    assert second["promote-prod"].failed and not second["promote-staging"].failed, describe(second)
+    assert any("no required reviewers" in a for a in annotations(second["promote-prod"], "error"))
     new_digest = second["build"].outputs["digest"]
-    assert DIGEST.match(new_digest) and new_digest != digest
-    assert overlay_digest(checkout, "prod") == new_digest
+    assert overlay_digest(lab, "staging") == new_digest and overlay_digest(lab, "prod") == digest
+    # ... unless the team says so explicitly.
+    allowed = lab.run(
+        "release.yml", "push", vars=release_vars(staging_url, ALLOW_UNREVIEWED_PROD="true"), secrets=APP_SECRETS
+    )
+    ok(allowed, *RELEASE_JOBS)
+    assert any("unreviewed" in a for a in annotations(allowed["promote-prod"], "warning"))
+    lab.github.environment("prod", reviewers=True)
+    new_digest = allowed["build"].outputs["digest"]
+    assert overlay_digest(lab, "prod") == new_digest
 
-    context = github_context(event_name="workflow_dispatch")
-    context["inputs"] = {"environment": "prod", "to": "not-a-digest"}
-    refused = lab.workflow(checkout, "rollback.yml", context)
-    assert refused["rollback"].failed and overlay_digest(checkout, "prod") == new_digest
-
-    context["inputs"] = {"environment": "prod", "to": ""}
-    rolled = lab.workflow(checkout, "rollback.yml", context)
+    # Rollback by hand: the checkout has the overlay's history, so prod returns to the first release.
+    rolled = lab.run(
+        "rollback.yml", "workflow_dispatch", inputs={"environment": "prod", "to": ""}, vars=APP, secrets=APP_SECRETS
+    )
     ok(rolled, "rollback")
-    assert overlay_digest(checkout, "prod") == digest
-    assert overlay_digest(checkout, "staging") == new_digest
-    subject = run(["git", "log", "-1", "--format=%s"], cwd=checkout).stdout
-    assert subject.startswith("roll back prod"), subject
-    assert len(lab.recorders.calls("git")) == 7  # 3 + 3 promotions, 1 rollback
+    assert overlay_digest(lab, "prod") == digest and overlay_digest(lab, "staging") == new_digest
+    assert lab.github.git("log", "-1", "--format=%s", "main").startswith("roll back prod")
     shown = rolled["rollback"].steps[-1].stdout  # the step ends with `make history`
-    assert f"{digest}" in shown and f"{new_digest}" in shown and "(current)" in shown, shown
+    assert digest in shown and new_digest in shown and "(current)" in shown, shown
+    bad = lab.run("rollback.yml", "workflow_dispatch", inputs={"environment": "prod", "to": "x"}, vars=APP)
+    assert bad["rollback"].failed and overlay_digest(lab, "prod") == digest
 
-    # A third merge whose model never becomes healthy in staging: staging is rolled back, prod is never promoted.
-    third = release(lab, checkout, f"http://127.0.0.1:{free_port()}", rollout_wait="1")
-    assert list(third) == list(RELEASE_JOBS[:3]) and third["promote-staging"].failed, describe(third)
-    probed = third["promote-staging"].failed
-    assert probed.name.startswith("Check the model") and "FAIL  ready" in probed.stdout, probed.stdout
-    bad_digest = third["build"].outputs["digest"]
-    assert overlay_digest(checkout, "dev") == bad_digest
-    assert overlay_digest(checkout, "staging") == new_digest
-    assert overlay_digest(checkout, "prod") == digest
-    log = run(["git", "log", "--format=%s", "-3"], cwd=checkout).stdout.splitlines()
+    # A release whose model never becomes healthy in staging: staging is rolled back, prod is never promoted.
+    third = lab.run(
+        "release.yml",
+        "push",
+        vars=release_vars(f"http://127.0.0.1:{free_port()}", rollout_wait="1"),
+        secrets=APP_SECRETS,
+    )
+    assert third["promote-staging"].failed and third["promote-prod"].skipped, describe(third)
+    assert "FAIL  ready" in third["promote-staging"].failed.stdout  # type: ignore[union-attr]
+    assert overlay_digest(lab, "dev") == third["build"].outputs["digest"]
+    assert overlay_digest(lab, "staging") == new_digest and overlay_digest(lab, "prod") == digest
+    log = lab.github.git("log", "--format=%s", "-3", "main").splitlines()
     assert [s.split(":")[0] for s in log] == ["roll back staging", "promote staging", "promote dev"], log
-    assert len(lab.recorders.calls("git")) == 10  # promote dev, promote staging, roll back staging
+
+
+@pytest.mark.slow
+def test_release_only_from_main_and_provenance_switch(lab: Lab, staging_url: str) -> None:
+    # A dispatch from another branch releases nothing.
+    push_branch(lab, "experiment", "An experiment")
+    before = lab.github.sha()
+    results = lab.run("release.yml", "workflow_dispatch", ref="refs/heads/experiment", vars=release_vars(staging_url))
+    assert all(r.skipped for r in results.values()) and lab.github.sha() == before
+    rolled = lab.run("rollback.yml", "workflow_dispatch", ref="refs/heads/experiment", inputs={"environment": "dev"})
+    assert rolled["rollback"].skipped
+
+    # A private repository on a plan without attestations: the build skips provenance with a warning...
+    lab.github.update(private=True, provenance_available=False)
+    try:
+        private = lab.workflow("release.yml", "push", vars=release_vars(staging_url), secrets=APP_SECRETS)
+        build = private.run()["build"]
+        assert not build.failed, describe(private.results)
+        assert build.step("Build provenance").skipped
+        assert any("No build provenance" in a for a in annotations(build, "warning"))
+        # ... and BUILD_PROVENANCE=on asks for it anyway, failing where the plan lacks it.
+        forced = lab.run("release.yml", "push", vars=release_vars(staging_url, BUILD_PROVENANCE="on"))
+        assert forced["build"].failed and "Feature not available" in forced["build"].failed.stderr  # type: ignore[union-attr]
+    finally:
+        lab.github.update(private=False, provenance_available=True)
+
+
+# --- monitoring ---------------------------------------------------------------------------------------------------
 
 
 def live_traffic(lab: Lab, bucket: Path, shift: float) -> int:
@@ -338,66 +388,59 @@ def live_traffic(lab: Lab, bucket: Path, shift: float) -> int:
     return len(rows)
 
 
-def monitor(lab: Lab, checkout: Path, bucket: Path) -> dict[str, JobResult]:
-    context = github_context(event_name="schedule")
-    context["vars"].update(
-        MLFLOW_TRACKING_URI=lab.tracking,
-        PREDICTION_LOG_URL=str(bucket / "predictions"),
-        LABELS_URL=str(bucket / "labels"),
+def monitor(lab: Lab, bucket: Path, app: bool = True) -> dict[str, JobResult]:
+    variables = {"PREDICTION_LOG_URL": str(bucket / "predictions"), "LABELS_URL": str(bucket / "labels")}
+    return lab.run(
+        "monitor.yml", "schedule", vars={**variables, **(APP if app else {})}, secrets=APP_SECRETS if app else {}
     )
-    return lab.workflow(checkout, "monitor.yml", context)
 
 
 @pytest.mark.slow
 def test_monitor_workflow(lab: Lab) -> None:
     # Without a place to read logs from, there is nothing to watch: both jobs are skipped.
-    idle = lab.workflow(lab.clone("idle-checkout"), "monitor.yml", github_context(event_name="schedule"))
+    idle = lab.run("monitor.yml", "schedule")
     assert idle["monitor"].skipped and idle["retrain"].skipped
 
     # Live traffic like the training data: no alarm, no issue, no pull request.
     calm = lab.root / "bucket-calm"
     live_traffic(lab, calm, shift=1.0)
-    results = monitor(lab, lab.clone("calm-checkout"), calm)
-    ok(results, "monitor", "retrain")
+    results = monitor(lab, calm)
+    ok(results, "monitor")
     assert results["monitor"].outputs["retrain"] == "false" and results["retrain"].skipped
-    assert not lab.recorders.calls("gh")
+    assert not lab.github.read()["issues"] and not lab.github.calls("gh")
 
-    # A feature drifts: one issue with the report naming it, and one retraining pull request.
+    # A feature drifts. Without the App, the workflow's own token may not open the pull request (the repository
+    # setting is off by default): the retraining job fails saying so, after the issue was opened.
     drifted = lab.root / "bucket-drifted"
     sent = live_traffic(lab, drifted, shift=1.8)
-    checkout = lab.clone("monitor-checkout")
-    head = run(["git", "rev-parse", "HEAD"], cwd=checkout).stdout.strip()
-    results = monitor(lab, checkout, drifted)
+    start = lab.github.sha()
+    refused = monitor(lab, drifted, app=False)
+    assert refused["retrain"].failed and "not permitted to create" in refused["retrain"].failed.stderr  # type: ignore[union-attr]
+    (issue,) = lab.github.read()["issues"]
+    report = (refused["monitor"].workspace / "reports" / "monitoring" / "report.md").read_text()  # type: ignore[operator]
+    assert "monthly_charges" in report and issue["body"] == report and "model-monitoring" in issue["labels"]
+
+    # With the App: one retraining pull request, the next day's run updates the issue and the pull request.
+    results = monitor(lab, drifted)
     ok(results, "monitor", "retrain")
     assert results["monitor"].outputs["retrain"] == "true"
-    report = (checkout / "reports" / "monitoring" / "report.md").read_text()
-    assert "monthly_charges" in report
-    assert (lab.artifacts / "monitoring-report" / "report.md").read_text() == report
-    (issue,) = [c for c in lab.recorders.calls("gh") if c["argv"][:2] == ["issue", "create"]]
-    assert issue["body"] == report and "model-monitoring" in issue["argv"]
-
-    # The retraining branch: main plus one commit that adds the window's labelled rows as a new DVC version.
-    assert run(["git", "branch", "--show-current"], cwd=checkout).stdout.strip() == "retrain/auto"
-    assert run(["git", "rev-parse", "HEAD~1"], cwd=checkout).stdout.strip() == head
-    changed = set(run(["git", "diff", "--name-only", head, "HEAD"], cwd=checkout).stdout.split())
+    (pull,) = [p for p in lab.github.read()["pulls"] if "retraining" in p["labels"]]
+    assert pull["head"]["ref"] == "retrain/auto" and f"{sent} labelled rows" in pull["body"]
+    branch = "retrain/auto"
+    assert lab.github.git("rev-parse", f"{branch}~1").strip() == start  # main plus one commit
+    changed = set(lab.github.git("diff", "--name-only", start, branch).split())
     assert {"data/raw/data.csv.dvc", "dvc.lock"} <= changed, changed
     assert not any(p.startswith(("monitoring/", "reports/monitoring/")) for p in changed), changed
-    rows = (checkout / "data" / "raw" / "data.csv").read_text().count("\n")
-    before = (lab.origin / "data" / "raw" / "data.csv").read_text().count("\n")
-    assert rows == before + sent
-    status = run(
-        ["uv", "run", "--frozen", "dvc", "status", "--cloud", "data/raw/data.csv.dvc"], cwd=checkout, env=lab.env
-    )
+    workspace = results["retrain"].workspace
+    assert workspace is not None
+    rows = (workspace / "data" / "raw" / "data.csv").read_text().count("\n")
+    assert rows == (lab.origin / "data" / "raw" / "data.csv").read_text().count("\n") + sent
+    status = run(["uv", "run", "--frozen", "dvc", "status", "--cloud", "data/raw/data.csv.dvc"], cwd=workspace)
     assert "new:" not in status.stdout and "missing" not in status.stdout, status.stdout  # pushed to the DVC remote
-    pushes = [c["argv"] for c in lab.recorders.calls("git")]
-    assert ["push", "--force", "origin", "HEAD:refs/heads/retrain/auto"] in pushes
-    (pr,) = [c for c in lab.recorders.calls("gh") if c["argv"][:2] == ["pr", "create"]]
-    assert "--head" in pr["argv"] and "retrain/auto" in pr["argv"] and "retraining" in pr["argv"]
-    assert report in pr["body"] and f"{sent} labelled rows" in pr["body"]
-
-    # The next day, still drifting: the open issue and the open pull request are updated, not duplicated.
-    results = monitor(lab, lab.clone("monitor-checkout-2"), drifted)
-    ok(results, "monitor", "retrain")
-    verbs = [c["argv"][:2] for c in lab.recorders.calls("gh") if c["argv"][:1] in (["issue"], ["pr"])]
-    assert verbs.count(["issue", "create"]) == 1 and verbs.count(["pr", "create"]) == 1
-    assert ["issue", "edit"] in verbs and ["issue", "comment"] in verbs and ["pr", "edit"] in verbs
+    (issue,) = lab.github.read()["issues"]
+    assert issue["comments"], "the open issue gets a comment with the new verdict"
+    ok(monitor(lab, drifted), "monitor", "retrain")
+    assert len(lab.github.read()["pulls"]) == len([p for p in lab.github.read()["pulls"]]) and len(
+        [p for p in lab.github.read()["pulls"] if "retraining" in p["labels"]]
+    ) == 1
+    assert len(lab.github.read()["issues"]) == 1

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 import yaml
 from conftest import bake_into, write_multiclass_csv
+from gha.concurrency import Simulation
 from test_end_to_end import VARIANTS as E2E_VARIANTS
 from test_end_to_end import Variant
 
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ROOT / "{{cookiecutter.project_slug}}"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 # Generated variants whose workflows differ (deploy files decide the promotion jobs and the rollback workflow).
@@ -53,13 +55,16 @@ def zizmor(folder: Path) -> str:
 
 def policy_problems(workflow: Path) -> list[str]:
     """What breaks the rules: actions pinned by SHA with a version comment, `permissions: {}` at the top and per job,
-    no pull_request_target, deploy jobs never cancelled, checkouts without persisted credentials unless they push.
+    bash (with pipefail) as the default shell, no pull_request_target, deploy jobs never cancelled, checkouts without
+    persisted credentials unless they push, artifact names unique per attempt.
     """
     text = workflow.read_text()
     data = yaml.safe_load(text)
     problems = []
     if data.get("permissions") != {}:
         problems.append("top-level permissions must be {} (grant per job)")
+    if (data.get("defaults") or {}).get("run", {}).get("shell") != "bash":
+        problems.append("defaults.run.shell must be bash (GitHub's default `bash -e {0}` has no pipefail)")
     if "pull_request_target" in text:
         problems.append("pull_request_target is forbidden")
     for line in text.splitlines():
@@ -73,6 +78,9 @@ def policy_problems(workflow: Path) -> list[str]:
             uses = step.get("uses")
             if uses and not PINNED.match(uses):
                 problems.append(f"{name}: {uses} is not pinned to a full commit SHA")
+            if uses and uses.startswith("actions/upload-artifact@"):
+                if "github.run_attempt" not in str((step.get("with") or {}).get("name")):
+                    problems.append(f"{name}: artifact names must carry github.run_attempt (re-runs upload again)")
             if uses and uses.startswith("actions/checkout@"):
                 persist = (step.get("with") or {}).get("persist-credentials")
                 if persist is not False and not (writes and persist is True):
@@ -143,7 +151,9 @@ def test_generated_workflows_lint_clean(generated: dict[str, Path], variant: str
 def test_generated_release_and_rollback_rules(generated: dict[str, Path], variant: str) -> None:
     release = yaml.safe_load((generated[variant] / "release.yml").read_text())
     jobs = release["jobs"]
-    assert release["concurrency"] == {"group": "release", "cancel-in-progress": False}
+    assert "concurrency" not in release, "a run-wide group would hold every merge while prod waits for review"
+    assert jobs["build"]["if"] == "github.ref == 'refs/heads/main'"
+    assert jobs["build"]["concurrency"] == {"group": "release-build", "cancel-in-progress": False}
     assert jobs["build"]["permissions"] == {
         "contents": "read",
         "packages": "write",
@@ -161,7 +171,7 @@ def test_generated_release_and_rollback_rules(generated: dict[str, Path], varian
         assert jobs[job]["permissions"]["contents"] == "write"
         assert "id-token" not in jobs[job]["permissions"]
         promote = [s["run"] for s in jobs[job]["steps"] if "make promote" in s.get("run", "")]
-        assert len(promote) == 1 and "git push" in promote[0] and "make image" not in promote[0]
+        assert len(promote) == 1 and "make push-main" in promote[0] and "make image" not in promote[0]
     assert jobs["promote-prod"]["needs"] == ["build", "promote-staging"]
     staging = [s.get("run", "") for s in jobs["promote-staging"]["steps"]]
     smoke, promote, probe = (
@@ -172,6 +182,25 @@ def test_generated_release_and_rollback_rules(generated: dict[str, Path], varian
     rollback = yaml.safe_load((generated[variant] / "rollback.yml").read_text())
     assert set(triggers(rollback)) == {"workflow_dispatch"}
     assert rollback["jobs"]["rollback"]["concurrency"]["cancel-in-progress"] is False
+    # Jobs that roll back read the overlay's history: a shallow checkout has none.
+    for job in (rollback["jobs"]["rollback"], jobs["promote-staging"]):
+        (checkout,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+        assert checkout["with"]["fetch-depth"] == 0
+
+
+@pytest.mark.parametrize("variant", ["classification-random_forest-default"])
+def test_generated_release_keeps_merges_moving_while_prod_waits(generated: dict[str, Path], variant: str) -> None:
+    """Three merges while the first release waits for prod's reviewers (GitHub's concurrency rules, simulated):
+    every merge is built or replaced by a newer waiting build, and the newest reaches dev and staging at once.
+    """
+    states = Simulation(generated[variant] / "release.yml").play({1: 0, 2: 5, 3: 6, 4: 7}, until=30)
+    assert states[1] == {"build": "done", "promote-dev": "done", "promote-staging": "done", "promote-prod": "awaiting-review"}
+    newest = states[4]
+    assert newest["build"] == newest["promote-dev"] == newest["promote-staging"] == "done", states
+    assert newest["promote-prod"] == "pending"  # behind the release waiting for review, the only one kept waiting
+    for run in (2, 3):  # older merges: built and promoted, or their waiting jobs replaced by a newer release's
+        assert states[run]["build"] in ("done", "cancelled"), states
+        assert states[run]["promote-prod"] in ("cancelled", "skipped"), states
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -185,8 +214,22 @@ def test_generated_pr_workflows_are_fork_safe(generated: dict[str, Path], varian
     comment = yaml.safe_load(comment_text)
     assert triggers(comment)["workflow_run"]["workflows"] == [training["name"]]
     (job,) = comment["jobs"].values()
-    assert not any("checkout" in s.get("uses", "") for s in job["steps"]), "the comment job must not check out code"
-    assert "cml comment update" in comment_text and "--watermark-title" in comment_text
+    # The trusted job checks out the default branch only (no ref: the workflow_run event's ref is the default
+    # branch), keeps no token, and reads the artifact outside the checkout.
+    (checkout,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"] == {"persist-credentials": False}
+    (download,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact@")]
+    assert download["with"]["path"].startswith("${{ runner.temp }}")
+    (setup,) = [s for s in job["steps"] if s.get("uses", "").startswith("iterative/setup-cml@")]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", str(setup["with"]["version"])), "pin the CML release"
+    assert [s["run"] for s in job["steps"] if "run" in s] == ['make post-report REPORT_DIR="$REPORT_DIR"']
+
+
+def test_post_report_script_is_shared_verbatim(generated: dict[str, Path]) -> None:
+    """The template's own comment workflow runs the generated project's script: baking must not change it."""
+    source = (PROJECT / "scripts" / "post-report.sh").read_text()
+    baked = (generated["classification-random_forest-default"].parents[1] / "scripts" / "post-report.sh").read_text()
+    assert baked == source
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
