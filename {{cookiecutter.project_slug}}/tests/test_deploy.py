@@ -34,6 +34,7 @@ K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 ARGO_SCHEMAS = Path(__file__).parent / "schemas" / "argo-crds.json"
 IMAGE_NAME = "{{ cookiecutter.image_name }}"
 SLUG = "{{ cookiecutter.project_slug }}"
+PULL_SECRET = "registry-pull"
 REPOSITORY = "{{ cookiecutter.github_repository }}"
 DIGEST_PINNED = re.compile(re.escape(IMAGE_NAME) + r"@sha256:[0-9a-f]{64}")
 
@@ -107,7 +108,13 @@ def pod_templates(resources: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_each_overlay_renders_and_validates(env: str) -> None:
     resources = rendered(env)
-    assert {r["kind"] for r in resources} >= {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert {r["kind"] for r in resources} >= {
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
     for resource in resources:
         validate(resource)
     assert {r["metadata"]["namespace"] for r in resources} == {f"{SLUG}-{env}"}
@@ -144,6 +151,27 @@ def test_rendered_pods_are_restricted_and_probed(env: str) -> None:
     assert set(container["resources"]["requests"]) == set(container["resources"]["limits"]) == {"cpu", "memory"}
     # Pinned by digest, never by tag (`name:tag@digest` would hide which one runs).
     assert DIGEST_PINNED.fullmatch(container["image"]), container["image"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_pods_pull_with_the_pull_secret_and_mount_no_token(env: str) -> None:
+    """GHCR packages are private by default: the pods' ServiceAccount names the pull secret (a missing one is skipped
+    by the kubelet, which then pulls anonymously, so a public image needs nothing)."""
+    resources = rendered(env)
+    (template,) = pod_templates(resources)
+    account = one(resources, "ServiceAccount")
+    assert template["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    assert account["automountServiceAccountToken"] is False
+    assert template["spec"]["automountServiceAccountToken"] is False
+    assert [s["name"] for s in account["imagePullSecrets"]] == [PULL_SECRET]
+    assert "imagePullSecrets" not in template["spec"], "one place for it: the ServiceAccount"
+
+
+def test_no_secret_is_committed() -> None:
+    """Credentials are made by `make pull-secret` / `make repo-secret` from the environment, never kept in deploy/."""
+    for path in sorted(DEPLOY.rglob("*.y*ml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert not (isinstance(doc, dict) and doc.get("kind") == "Secret"), f"{path} holds a Secret"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
