@@ -6,8 +6,10 @@ record, so the tests check the commits (how many, their messages and author) and
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -54,14 +56,18 @@ class Repo(Workspace):
         return result
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    root = tmp_path / "repo"
+def new_repo(root: Path) -> Repo:
+    """A fresh git repository at ``root`` whose one commit holds the project's ``deploy/``."""
     shutil.copytree(PROJECT / "deploy", root / "deploy")
     git(root, "init", "--quiet", "--initial-branch=main")
     git(root, "add", "-A")
     git(root, "commit", "--quiet", "--no-verify", "-m", "the deploy files")
     return Repo(root)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return new_repo(tmp_path / "repo")
 
 
 def last_commit(repo: Repo) -> tuple[str, str, list[str]]:
@@ -193,15 +199,31 @@ def test_skipping_an_environment_is_refused_unless_forced(repo: Repo) -> None:
 def test_uncommitted_changes_to_the_overlay_are_refused(repo: Repo) -> None:
     edited = repo.overlay("dev").read_text() + "# a local edit\n"
     repo.overlay("dev").write_text(edited)
-    repo.refused(
-        "promote", "--env", "dev", "--digest", A, because="deploy/overlays/dev/kustomization.yaml has uncommitted"
-    )
+    path = "deploy/overlays/dev/kustomization.yaml"
+    result = repo.refused("promote", "--env", "dev", "--digest", A, because=f"{path} has uncommitted changes")
+    assert f"`git checkout -- {path}` discards them" in result.err  # how to discard; never "commit them"
+    assert "commit them" not in result.err
     assert repo.overlay("dev").read_text() == edited  # the edit is still there
     repo.refused("rollback", "--env", "dev", because="uncommitted changes")
     git(repo.root, "add", "-A")  # staged but not committed is still uncommitted
-    repo.refused("promote", "--env", "dev", "--digest", A, because="uncommitted changes")
+    result = repo.refused("promote", "--env", "dev", "--digest", A, because="uncommitted changes")
+    assert f"`git checkout HEAD -- {path}` discards them" in result.err  # staged: from HEAD, not from the index
     repo.ok("promote", "--env", "prod", "--digest", A, "--force")  # another environment's overlay is clean
-    assert git(repo.root, "status", "--porcelain") == "M  deploy/overlays/dev/kustomization.yaml"
+    assert git(repo.root, "status", "--porcelain") == f"M  {path}"
+    git(repo.root, "checkout", "HEAD", "--", path)
+    repo.ok("promote", "--env", "dev", "--digest", A)
+
+
+@needs_deploy
+def test_a_hand_made_revert_is_refused_not_taken_for_an_interrupted_promotion(repo: Repo) -> None:
+    """The overlay as it was before HEAD's promotion, with no interrupted run on record, is someone's edit."""
+    repo.ok("promote", "--env", "dev", "--digest", A)
+    path = "deploy/overlays/dev/kustomization.yaml"
+    git(repo.root, "checkout", "HEAD^", "--", path)
+    for command in (["history", "--env", "dev"], ["promote", "--env", "staging", "--digest", A]):
+        repo.cli(*command)
+        assert git(repo.root, "status", "--porcelain") == f"M  {path}"  # left alone
+    repo.refused("promote", "--env", "dev", "--digest", B, because=f"`git checkout HEAD -- {path}` discards them")
 
 
 @needs_deploy
@@ -225,15 +247,43 @@ def test_rollback_to_a_named_digest_only_if_it_ran_there(repo: Repo) -> None:
 
 
 @needs_deploy
-def test_a_failed_commit_leaves_nothing_half_written(repo: Repo) -> None:
-    hook = repo.root / ".git" / "hooks" / "pre-commit"
-    hook.write_text("#!/bin/sh\necho 'refused by a hook' >&2\nexit 1\n")
-    hook.chmod(0o755)
-    result = repo.refused("promote", "--env", "dev", "--digest", A, because="git commit failed: refused by a hook")
-    assert not git(repo.root, "status", "--porcelain")
-    assert result.out == ""
-    hook.unlink()
+def test_git_hooks_do_not_run(repo: Repo) -> None:
+    """The commit is made with plumbing: a slow or failing hook neither delays nor refuses a promotion."""
+    hooks = repo.root / ".git" / "hooks"
+    for name in ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit"):
+        (hooks / name).write_text(f"#!/bin/sh\ntouch '{repo.root.parent}/{name}-ran'\nsleep 30\nexit 1\n")
+        (hooks / name).chmod(0o755)
+    started = time.monotonic()
     repo.ok("promote", "--env", "dev", "--digest", A)
+    assert time.monotonic() - started < 10
+    check_commit(repo, "promote", "dev", A, "unknown", NOTHING)
+    assert not list(repo.root.parent.glob("*-ran"))
+
+
+@needs_deploy
+def test_a_held_index_lock_is_refused_with_nothing_changed(repo: Repo) -> None:
+    (repo.root / ".git" / "index.lock").write_text("")
+    repo.refused("promote", "--env", "dev", "--digest", A, because="index.lock exists: another git command is running")
+    (repo.root / ".git" / "index.lock").unlink()
+    repo.ok("promote", "--env", "dev", "--digest", A)
+
+
+@needs_deploy
+def test_a_held_lock_makes_a_command_wait_then_give_up_naming_it(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMOTE_LOCK_TIMEOUT", "0.3")
+    lock = (repo.root / ".git").resolve() / "promote.flock"
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)  # a history running
+        assert "nothing was promoted yet" in repo.ok("history", "--env", "dev").out  # readers share the lock
+        started = time.monotonic()
+        result = repo.refused("promote", "--env", "dev", "--digest", A, because=f"holds the lock {lock}")
+        assert time.monotonic() - started >= 0.3
+        assert "gave up after 0.3 s (PROMOTE_LOCK_TIMEOUT sets the wait)" in result.err
+        fcntl.flock(held, fcntl.LOCK_EX)  # a promotion running
+        repo.refused("history", "--env", "dev", because=f"another promote, rollback or history holds the lock {lock}")
+    repo.ok("promote", "--env", "dev", "--digest", A)
+    monkeypatch.setenv("PROMOTE_LOCK_TIMEOUT", "soon")
+    repo.refused("history", "--env", "dev", because="PROMOTE_LOCK_TIMEOUT='soon': expected a number of seconds")
 
 
 @needs_deploy

@@ -424,12 +424,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args)
         return status
     from {{ cookiecutter.package_name }}.config import ConfigError
+    from {{ cookiecutter.package_name }}.gitops import GitError, Interrupted
     from {{ cookiecutter.package_name }}.promote import PromotionError
     from {{ cookiecutter.package_name }}.schema import DataContractError
 
     try:
         status = args.func(args)
         return status
-    except (ConfigError, DataContractError, PromotionError, PermissionError, FileNotFoundError) as exc:
+    except Interrupted as exc:  # a signal stopped promote, rollback or history: the message says what landed
+        print(f"error: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except (ConfigError, DataContractError, PromotionError, GitError, PermissionError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

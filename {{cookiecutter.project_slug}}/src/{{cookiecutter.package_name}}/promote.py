@@ -5,19 +5,21 @@ names its model version (the ``model-version`` annotation). ``promote`` and ``ro
 nothing else, then commit that one file; ``history`` reads them back from ``git log`` of the file. Argo CD deploys
 what the commit says. Environments are promoted in order: a digest reaches staging only from dev, and prod only from
 staging, unless forced.
+
+Each command runs under a lock and each commit lands all at once or not at all, whatever runs beside it or
+interrupts it: see ``gitops``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import subprocess
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from {{ cookiecutter.package_name }} import gitops
+from {{ cookiecutter.package_name }}.gitops import GitError
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 """In promotion order: each one takes its digest from the one before."""
@@ -122,19 +124,6 @@ def _without_release(text: str) -> Any:
     return data
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def check_digest(digest: str) -> str:
     """``digest`` if it is a real image digest, else a clear refusal."""
     if not DIGEST.fullmatch(digest):
@@ -149,65 +138,49 @@ def check_digest(digest: str) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _git(*args: str) -> str:
-    try:
-        result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise PromotionError("git is not installed") from None
-    if result.returncode != 0:
-        said = " ".join((result.stderr.strip() or result.stdout.strip()).split())
-        raise PromotionError(f"git {args[0]} failed: {said}")
-    return result.stdout
+def _check_clean(git: gitops.Session, path: Path) -> None:
+    status = git.run("status", "--porcelain", "--", git.rel(path))
+    if status.strip():
+        discard = f"git checkout HEAD -- {path}" if status[0] not in " ?" else f"git checkout -- {path}"
+        raise PromotionError(
+            f"{path} has uncommitted changes: `{discard}` discards them (promote and rollback commit the overlay)"
+        )
 
 
-def _check_clean(path: Path) -> None:
-    try:
-        _git("rev-parse", "--verify", "--quiet", "HEAD")
-    except PromotionError:
-        raise PromotionError("not in a git repository with a commit: git is the record of what runs where") from None
-    if _git("status", "--porcelain", "--", str(path)).strip():
-        raise PromotionError(f"{path} has uncommitted changes: commit or discard them first")
+def _release_at(git: gitops.Session, commit: str, path: Path) -> Release:
+    return read_release(git.run("cat-file", "blob", f"{commit}:{git.rel(path)}"), f"{path} at {commit[:12]}")
 
 
-def _committed_release(path: Path) -> Release:
-    return read_release(_git("show", f"HEAD:{path.as_posix()}"), f"{path} (HEAD)")
-
-
-def history(env: str, deploy_dir: Path = DEPLOY_DIR) -> list[Deployment]:
-    """Every digest ``env`` ran, newest first: the commits of its overlay that changed the digest."""
-    path = overlay(env, deploy_dir)
-    log = _git("log", "--format=%H%x1f%cI%x1f%an <%ae>%x1f%s", "--", str(path))
+def _history(git: gitops.Session, path: Path) -> list[Deployment]:
+    log = git.run("log", "--format=%H%x1f%cI%x1f%an <%ae>%x1f%s", "--", git.rel(path))
     deployments: list[Deployment] = []
     for line in reversed(log.splitlines()):  # oldest first, to keep the first commit of each digest
         commit, date, author, subject = line.split("\x1f", 3)
         try:
-            release = read_release(_git("show", f"{commit}:{path.as_posix()}"), f"{path} at {commit[:12]}")
-        except PromotionError:
+            release = _release_at(git, commit, path)
+        except (PromotionError, GitError):
             continue  # a commit where the file was removed or broken: it deployed nothing
         if release.digest != NOTHING and (not deployments or deployments[-1].digest != release.digest):
             deployments.append(Deployment(release.digest, release.model_version, date, commit, author, subject))
     return deployments[::-1]
 
 
-def _commit(path: Path, env: str, action: str, before: Release, after: Release) -> str:
-    """Write ``after`` into the overlay and commit it alone; on any failure the file is as it was."""
-    original = path.read_text()
+def history(env: str, deploy_dir: Path = DEPLOY_DIR) -> list[Deployment]:
+    """Every digest ``env`` ran, newest first: the commits of its overlay that changed the digest."""
+    path = overlay(env, deploy_dir)
+    with gitops.session(f"history {env}", change=False) as git:
+        return _history(git, path)
+
+
+def _commit(git: gitops.Session, path: Path, head: str, env: str, action: str, before: Release, after: Release) -> str:
+    """Commit ``after`` in the overlay, alone, on top of ``head``; the working file follows once the commit landed."""
     subject = f"{action} {env}: {after.digest[:19]} (model {after.model_version})"
     body = (
         f"Environment: {env}\nDigest: {after.digest}\nModel-Version: {after.model_version}\n"
         f"Previous-Digest: {before.digest}\nPrevious-Model-Version: {before.model_version}"
     )
-    _write_atomically(path, with_release(original, after, str(path)))
-    try:
-        _git("commit", "--quiet", "--only", "-m", subject, "-m", body, "--", str(path))
-    except BaseException as exc:
-        _write_atomically(path, original)
-        with contextlib.suppress(PromotionError):
-            _git("reset", "--quiet", "--", str(path))
-        if isinstance(exc, PromotionError):
-            raise PromotionError(f"{exc} ({path} is as it was)") from None
-        raise
-    return _git("rev-parse", "HEAD").strip()
+    text = with_release(path.read_text(encoding="utf-8"), after, str(path))
+    return git.commit_file(git.rel(path), text, subject, body, head)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -223,25 +196,27 @@ def promote(
     check_digest(digest)
     if model_version is not None and not MODEL_VERSION.fullmatch(model_version):
         raise PromotionError(f"model version {model_version!r}: use letters, digits and . _ + - (at most 64)")
-    _check_clean(path)
-    before = _committed_release(path)
-    if before.digest == digest:
-        return Outcome(f"{env} already runs {digest} (model {before.model_version}): nothing to do", None)
-    inherited = None
-    position = ENVIRONMENTS.index(env)
-    if position > 0:
-        source_env = ENVIRONMENTS[position - 1]
-        source = _committed_release(overlay(source_env, deploy_dir))
-        if source.digest == digest:
-            inherited = source.model_version
-        elif not force:
-            running = "nothing yet" if source.digest == NOTHING else source.digest
-            raise PromotionError(
-                f"refusing to promote {digest} to {env}: {source_env} runs {running}, and {env} only takes what "
-                f"{source_env} runs (promote it to {source_env} first, or pass --force)"
-            )
-    after = Release(digest, model_version or inherited or UNKNOWN_VERSION)
-    commit = _commit(path, env, "promote", before, after)
+    with gitops.session(f"promote {env}", change=True) as git:
+        _check_clean(git, path)
+        head = git.head()
+        before = _release_at(git, head, path)
+        if before.digest == digest:
+            return Outcome(f"{env} already runs {digest} (model {before.model_version}): nothing to do", None)
+        inherited = None
+        position = ENVIRONMENTS.index(env)
+        if position > 0:
+            source_env = ENVIRONMENTS[position - 1]
+            source = _release_at(git, head, overlay(source_env, deploy_dir))
+            if source.digest == digest:
+                inherited = source.model_version
+            elif not force:
+                running = "nothing yet" if source.digest == NOTHING else source.digest
+                raise PromotionError(
+                    f"refusing to promote {digest} to {env}: {source_env} runs {running}, and {env} only takes what "
+                    f"{source_env} runs (promote it to {source_env} first, or pass --force)"
+                )
+        after = Release(digest, model_version or inherited or UNKNOWN_VERSION)
+        commit = _commit(git, path, head, env, "promote", before, after)
     return Outcome(f"promoted {env} to {digest} (model {after.model_version}) in commit {commit[:12]}", commit)
 
 
@@ -250,22 +225,26 @@ def rollback(env: str, to: str | None = None, *, deploy_dir: Path = DEPLOY_DIR) 
     path = overlay(env, deploy_dir)
     if to is not None:
         check_digest(to)
-    _check_clean(path)
-    before = _committed_release(path)
-    if to == before.digest:
-        return Outcome(f"{env} already runs {to} (model {before.model_version}): nothing to do", None)
-    earlier = [d for d in history(env, deploy_dir) if d.digest != before.digest]
-    if to is None:
-        if not earlier:
-            raise PromotionError(f"{env} has no earlier deployment to roll back to (see `history --env {env}`)")
-        target = earlier[0]
-    else:
-        matches = [d for d in earlier if d.digest == to]
-        if not matches:
-            raise PromotionError(f"{to} never ran in {env}: refusing to roll back to it (see `history --env {env}`)")
-        target = matches[0]
-    after = Release(target.digest, target.model_version)
-    commit = _commit(path, env, "roll back", before, after)
+    with gitops.session(f"roll back {env}", change=True) as git:
+        _check_clean(git, path)
+        head = git.head()
+        before = _release_at(git, head, path)
+        if to == before.digest:
+            return Outcome(f"{env} already runs {to} (model {before.model_version}): nothing to do", None)
+        earlier = [d for d in _history(git, path) if d.digest != before.digest]
+        if to is None:
+            if not earlier:
+                raise PromotionError(f"{env} has no earlier deployment to roll back to (see `history --env {env}`)")
+            target = earlier[0]
+        else:
+            matches = [d for d in earlier if d.digest == to]
+            if not matches:
+                raise PromotionError(
+                    f"{to} never ran in {env}: refusing to roll back to it (see `history --env {env}`)"
+                )
+            target = matches[0]
+        after = Release(target.digest, target.model_version)
+        commit = _commit(git, path, head, env, "roll back", before, after)
     return Outcome(f"rolled {env} back to {after.digest} (model {after.model_version}) in commit {commit[:12]}", commit)
 
 
