@@ -6,6 +6,9 @@ The pipeline is reproduced once per session (see ``reproduced`` in conftest.py) 
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +25,30 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 UP_TO_DATE = "Data and pipelines are up to date."
+# Variables under which DVC or MLflow keep quiet by themselves (their off-switches, and the CI and test markers that
+# MLflow's telemetry and DVC's update check look for): removed, so that the project's own settings are what is tested.
+QUIETING = (
+    "DVC_NO_ANALYTICS",
+    "DVC_TEST",
+    "MLFLOW_DISABLE_TELEMETRY",
+    "DO_NOT_TRACK",
+    "PYTEST_CURRENT_TEST",
+    "CI",
+    "GITHUB_ACTIONS",
+    "CIRCLECI",
+    "GITLAB_CI",
+    "JENKINS_URL",
+    "TRAVIS",
+    "TF_BUILD",
+    "BITBUCKET_BUILD_NUMBER",
+    "CODEBUILD_BUILD_ARN",
+    "BUILDKITE",
+    "TEAMCITY_VERSION",
+    "CLOUD_RUN_EXECUTION",
+)
+SOCKADDR = re.compile(
+    r'sa_family=AF_INET6?, sin6?_port=htons\((\d+)\).*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")'
+)
 
 
 def test_pipeline_ran_every_stage(reproduced: Reproduced) -> None:
@@ -80,6 +107,66 @@ def test_run_is_tracked_and_registered_in_mlflow(reproduced: Reproduced) -> None
     assert f"version {version.version} as @challenger" in result.stdout
     assert version.tags["git.commit"] == reproduced.commit
     assert version.tags["data.raw.dvc_md5"] == raw_md5
+
+
+def _leaving(trace: str) -> list[str]:
+    """The calls in an strace log that reach past this machine: an address off loopback, or a DNS lookup."""
+    found = []
+    for line in trace.splitlines():
+        match = SOCKADDR.search(line)
+        if match:
+            port, v4, v6 = match.groups()
+            address = ipaddress.ip_address(v4 or v6)
+            mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+            if port == "53" or not (address.is_loopback or (mapped is not None and mapped.is_loopback)):
+                found.append(line)
+    return found
+
+
+def test_the_strace_filter_tells_loopback_from_the_rest() -> None:
+    v6 = 'sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "{}", &sin6_addr), sin6_scope_id=0}}, 28)'
+    trace = [
+        'connect(3, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT',
+        'connect(5, {sa_family=AF_INET, sin_port=htons(5000), sin_addr=inet_addr("127.0.0.1")}, 16) = 0',
+        "connect(5, {sa_family=AF_INET6, sin6_port=htons(5000), " + v6.format("::1") + " = 0",
+        "connect(5, {sa_family=AF_INET6, sin6_port=htons(5000), " + v6.format("::ffff:127.0.0.1") + " = 0",
+        'connect(5, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.0.0.2")}, 16) = 0',
+        'connect(5, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("127.0.0.53")}, 16) = 0',
+        "connect(7, {sa_family=AF_INET6, sin6_port=htons(443), " + v6.format("2001:db8::1") + " = -1 ENETUNREACH",
+        'sendto(8, "x", 1, 0, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("192.0.2.1")}, 16) = 1',
+    ]
+
+    assert _leaving("\n".join(trace)) == trace[4:]
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (Debian, Ubuntu: apt-get install strace)")
+def test_nothing_leaves_the_machine(pushed: Reproduced, tmp_path: Path) -> None:
+    """DVC and MLflow as the project runs them (dvc, make, the CLI) connect to nothing but this machine: no usage
+    analytics, telemetry or update checks. strace sees every attempt, whether or not a network answers it."""
+    copy = tmp_path / pushed.root.name
+    shutil.copytree(pushed.root, copy, symlinks=True, ignore=shutil.ignore_patterns("mlruns", "mlartifacts"))
+    params = copy / "params.yaml"
+    experiment = f"experiment: {pushed.params.mlflow.experiment}"
+    params.write_text(params.read_text().replace(experiment, f"{experiment}-strace"))  # so the track stage runs
+    env = {k: v for k, v in pushed.env.items() if k not in QUIETING}  # the tracking URI stays: the local server
+    flags = [] if read_json(copy / pushed.params.paths.verdict)["passed"] else ["--allow-failed-gate"]
+    commands: list[list[str | Path]] = [
+        [BIN / "dvc", "status"],
+        ["make", "repro", "UV_RUN="],  # the Makefile's environment; dvc and the CLI from the virtualenv (PATH)
+        [BIN / PACKAGE, "register", "--alias", "challenger", *flags],
+        [BIN / "dvc", "push"],
+    ]
+    output, leaving = "", {}
+    for number, command in enumerate(commands):
+        log = tmp_path / f"strace-{number}.log"
+        strace = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "signal=none", "-o", log]
+        result = run([*strace, "-e", "trace=connect,sendto,sendmsg,sendmmsg", "--", *command], copy, env, timeout=900)
+        output += result.stdout
+        leaving[" ".join([Path(command[0]).name, *map(str, command[1:2])])] = _leaving(log.read_text())
+
+    assert "Running stage 'track'" in output, output
+    assert "registered " in output, output
+    assert leaving == {command: [] for command in leaving}, "connections that leave the machine"
 
 
 def _round_trip(
