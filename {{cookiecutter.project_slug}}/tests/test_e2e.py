@@ -7,8 +7,10 @@ The pipeline is reproduced once per session (see ``reproduced`` in conftest.py) 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,13 +20,15 @@ import yaml
 from conftest import BIN, PACKAGE, Reproduced, free_port, git, run, tracked_outputs
 
 from {{ cookiecutter.package_name }}.io import read_json
-from {{ cookiecutter.package_name }}.tracking import flatten
+from {{ cookiecutter.package_name }}.tracking import SOURCE_RUN_TAG, SOURCE_STORE_TAG, flatten
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
 pytestmark = pytest.mark.slow
 UP_TO_DATE = "Data and pipelines are up to date."
+# What the release workflow reads from `make register` (release.yml, step `register`).
+REGISTERED = re.compile(r"^registered .* version ([0-9][0-9]*) as .*$", re.MULTILINE)
 # Variables under which DVC or MLflow keep quiet by themselves (their off-switches, and the CI and test markers that
 # MLflow's telemetry and DVC's update check look for): removed, so that the project's own settings are what is tested.
 QUIETING = (
@@ -107,6 +111,65 @@ def test_run_is_tracked_and_registered_in_mlflow(reproduced: Reproduced) -> None
     assert f"version {version.version} as @challenger" in result.stdout
     assert version.tags["git.commit"] == reproduced.commit
     assert version.tags["data.raw.dvc_md5"] == raw_md5
+
+
+def test_register_in_another_store_logs_the_run_there(pushed: Reproduced, tmp_path: Path) -> None:
+    """What the release job does: the outputs come from the DVC remote, the run they record is in another store (here
+    the session's server; the job's store is a fresh SQLite one, as without the MLFLOW_TRACKING_URI variable)."""
+    from mlflow import MlflowClient
+
+    root, settings = pushed.root, pushed.params
+    record = read_json(root / settings.paths.run)
+    recorded_bytes = (root / settings.paths.run).read_bytes()
+    head = git(root, "rev-parse", "HEAD")
+    flags = [] if read_json(root / settings.paths.verdict)["passed"] else ["--allow-failed-gate"]
+    store = f"sqlite:///{tmp_path / 'release.db'}"
+    env = {**pushed.env, "MLFLOW_TRACKING_URI": store}
+
+    first = pushed.run(BIN / PACKAGE, "register", "--alias", "challenger", *flags, env=env)
+    second = pushed.run(BIN / PACKAGE, "register", "--alias", "challenger", *flags, env=env)
+
+    assert REGISTERED.findall(first.stdout) == ["1"], first.stdout
+    assert REGISTERED.findall(second.stdout) == ["2"], second.stdout
+    assert f"run {record['run_id']} (tracked in {pushed.tracking_uri}) is not in {store}" in first.stdout
+    client = MlflowClient(tracking_uri=store)
+    name = settings.mlflow.registered_model
+    v1, v2 = client.get_model_version(name, "1"), client.get_model_version(name, "2")
+    assert v1.run_id == v2.run_id != record["run_id"]
+    tags = client.get_run(v1.run_id).data.tags
+    original = MlflowClient(tracking_uri=pushed.tracking_uri).get_run(record["run_id"]).data.tags
+    assert tags[SOURCE_RUN_TAG] == record["run_id"]
+    assert tags[SOURCE_STORE_TAG] == pushed.tracking_uri
+    assert tags["git.commit"] == head, "the stand-in run records the commit being registered"
+    for tag in ("data.raw.dvc_md5", "data.raw.md5", "data.train.md5", "model.onnx.md5", "gate.passed"):
+        assert tags[tag] == original[tag] == v1.tags[tag], tag
+    # the pipeline is untouched: the run record (a DVC output) is as the track stage left it, nothing to reproduce
+    assert (root / settings.paths.run).read_bytes() == recorded_bytes
+    assert UP_TO_DATE in pushed.run(BIN / "dvc", "status").stdout
+    assert not git(root, "status", "--porcelain")
+
+
+def test_register_logs_again_a_run_the_server_lost(reproduced: Reproduced, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reproduced.root, copy, ignore=shutil.ignore_patterns(".git", ".dvc"))
+    settings = reproduced.params
+    record = read_json(copy / settings.paths.run)
+    lost = uuid.uuid4().hex
+    (copy / settings.paths.run).write_text(json.dumps({**record, "run_id": lost}))
+    flags = [] if read_json(copy / settings.paths.verdict)["passed"] else ["--allow-failed-gate"]
+
+    result = run([BIN / PACKAGE, "register", "--alias", "stand-in", *flags], copy, reproduced.env)
+
+    uri = reproduced.tracking_uri
+    assert f"run {lost} (tracked in {uri}) is not in {uri}: registering run " in result.stdout
+    client = MlflowClient(tracking_uri=uri)
+    version = client.get_model_version_by_alias(settings.mlflow.registered_model, "stand-in")
+    assert REGISTERED.findall(result.stdout) == [str(version.version)]
+    assert version.run_id != record["run_id"]
+    assert version.tags[SOURCE_RUN_TAG] == lost
+    assert client.get_run(version.run_id).data.tags[SOURCE_STORE_TAG] == uri
 
 
 def _leaving(trace: str) -> list[str]:
