@@ -6,6 +6,11 @@ The pipeline is reproduced once per session (see ``reproduced`` in conftest.py) 
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,13 +20,39 @@ import yaml
 from conftest import BIN, PACKAGE, Reproduced, free_port, git, run, tracked_outputs
 
 from {{ cookiecutter.package_name }}.io import read_json
-from {{ cookiecutter.package_name }}.tracking import flatten
+from {{ cookiecutter.package_name }}.tracking import SOURCE_RUN_TAG, SOURCE_STORE_TAG, flatten
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
 pytestmark = pytest.mark.slow
 UP_TO_DATE = "Data and pipelines are up to date."
+# What the release workflow reads from `make register` (release.yml, step `register`).
+REGISTERED = re.compile(r"^registered .* version ([0-9][0-9]*) as .*$", re.MULTILINE)
+# Variables under which DVC or MLflow keep quiet by themselves (their off-switches, and the CI and test markers that
+# MLflow's telemetry and DVC's update check look for): removed, so that the project's own settings are what is tested.
+QUIETING = (
+    "DVC_NO_ANALYTICS",
+    "DVC_TEST",
+    "MLFLOW_DISABLE_TELEMETRY",
+    "DO_NOT_TRACK",
+    "PYTEST_CURRENT_TEST",
+    "CI",
+    "GITHUB_ACTIONS",
+    "CIRCLECI",
+    "GITLAB_CI",
+    "JENKINS_URL",
+    "TRAVIS",
+    "TF_BUILD",
+    "BITBUCKET_BUILD_NUMBER",
+    "CODEBUILD_BUILD_ARN",
+    "BUILDKITE",
+    "TEAMCITY_VERSION",
+    "CLOUD_RUN_EXECUTION",
+)
+SOCKADDR = re.compile(
+    r'sa_family=AF_INET6?, sin6?_port=htons\((\d+)\).*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")'
+)
 
 
 def test_pipeline_ran_every_stage(reproduced: Reproduced) -> None:
@@ -80,6 +111,125 @@ def test_run_is_tracked_and_registered_in_mlflow(reproduced: Reproduced) -> None
     assert f"version {version.version} as @challenger" in result.stdout
     assert version.tags["git.commit"] == reproduced.commit
     assert version.tags["data.raw.dvc_md5"] == raw_md5
+
+
+def test_register_in_another_store_logs_the_run_there(pushed: Reproduced, tmp_path: Path) -> None:
+    """What the release job does: the outputs come from the DVC remote, the run they record is in another store (here
+    the session's server; the job's store is a fresh SQLite one, as without the MLFLOW_TRACKING_URI variable)."""
+    from mlflow import MlflowClient
+
+    root, settings = pushed.root, pushed.params
+    record = read_json(root / settings.paths.run)
+    recorded_bytes = (root / settings.paths.run).read_bytes()
+    head = git(root, "rev-parse", "HEAD")
+    flags = [] if read_json(root / settings.paths.verdict)["passed"] else ["--allow-failed-gate"]
+    store = f"sqlite:///{tmp_path / 'release.db'}"
+    env = {**pushed.env, "MLFLOW_TRACKING_URI": store}
+
+    first = pushed.run(BIN / PACKAGE, "register", "--alias", "challenger", *flags, env=env)
+    second = pushed.run(BIN / PACKAGE, "register", "--alias", "challenger", *flags, env=env)
+
+    assert REGISTERED.findall(first.stdout) == ["1"], first.stdout
+    assert REGISTERED.findall(second.stdout) == ["2"], second.stdout
+    assert f"run {record['run_id']} (tracked in {pushed.tracking_uri}) is not in {store}" in first.stdout
+    client = MlflowClient(tracking_uri=store)
+    name = settings.mlflow.registered_model
+    v1, v2 = client.get_model_version(name, "1"), client.get_model_version(name, "2")
+    assert v1.run_id == v2.run_id != record["run_id"]
+    tags = client.get_run(v1.run_id).data.tags
+    original = MlflowClient(tracking_uri=pushed.tracking_uri).get_run(record["run_id"]).data.tags
+    assert tags[SOURCE_RUN_TAG] == record["run_id"]
+    assert tags[SOURCE_STORE_TAG] == pushed.tracking_uri
+    assert tags["git.commit"] == head, "the stand-in run records the commit being registered"
+    for tag in ("data.raw.dvc_md5", "data.raw.md5", "data.train.md5", "model.onnx.md5", "gate.passed"):
+        assert tags[tag] == original[tag] == v1.tags[tag], tag
+    # the pipeline is untouched: the run record (a DVC output) is as the track stage left it, nothing to reproduce
+    assert (root / settings.paths.run).read_bytes() == recorded_bytes
+    assert UP_TO_DATE in pushed.run(BIN / "dvc", "status").stdout
+    assert not git(root, "status", "--porcelain")
+
+
+def test_register_logs_again_a_run_the_server_lost(reproduced: Reproduced, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reproduced.root, copy, ignore=shutil.ignore_patterns(".git", ".dvc"))
+    settings = reproduced.params
+    record = read_json(copy / settings.paths.run)
+    lost = uuid.uuid4().hex
+    (copy / settings.paths.run).write_text(json.dumps({**record, "run_id": lost}))
+    flags = [] if read_json(copy / settings.paths.verdict)["passed"] else ["--allow-failed-gate"]
+
+    result = run([BIN / PACKAGE, "register", "--alias", "stand-in", *flags], copy, reproduced.env)
+
+    uri = reproduced.tracking_uri
+    assert f"run {lost} (tracked in {uri}) is not in {uri}: registering run " in result.stdout
+    client = MlflowClient(tracking_uri=uri)
+    version = client.get_model_version_by_alias(settings.mlflow.registered_model, "stand-in")
+    assert REGISTERED.findall(result.stdout) == [str(version.version)]
+    assert version.run_id != record["run_id"]
+    assert version.tags[SOURCE_RUN_TAG] == lost
+    assert client.get_run(version.run_id).data.tags[SOURCE_STORE_TAG] == uri
+
+
+def _leaving(trace: str) -> list[str]:
+    """The calls in an strace log that reach past this machine: an address off loopback, or a DNS lookup."""
+    found = []
+    for line in trace.splitlines():
+        match = SOCKADDR.search(line)
+        if match:
+            port, v4, v6 = match.groups()
+            address = ipaddress.ip_address(v4 or v6)
+            mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+            if port == "53" or not (address.is_loopback or (mapped is not None and mapped.is_loopback)):
+                found.append(line)
+    return found
+
+
+def test_the_strace_filter_tells_loopback_from_the_rest() -> None:
+    v6 = 'sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "{}", &sin6_addr), sin6_scope_id=0}}, 28)'
+    trace = [
+        'connect(3, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT',
+        'connect(5, {sa_family=AF_INET, sin_port=htons(5000), sin_addr=inet_addr("127.0.0.1")}, 16) = 0',
+        "connect(5, {sa_family=AF_INET6, sin6_port=htons(5000), " + v6.format("::1") + " = 0",
+        "connect(5, {sa_family=AF_INET6, sin6_port=htons(5000), " + v6.format("::ffff:127.0.0.1") + " = 0",
+        'connect(5, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.0.0.2")}, 16) = 0',
+        'connect(5, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("127.0.0.53")}, 16) = 0',
+        "connect(7, {sa_family=AF_INET6, sin6_port=htons(443), " + v6.format("2001:db8::1") + " = -1 ENETUNREACH",
+        'sendto(8, "x", 1, 0, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("192.0.2.1")}, 16) = 1',
+    ]
+
+    assert _leaving("\n".join(trace)) == trace[4:]
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (Debian, Ubuntu: apt-get install strace)")
+def test_nothing_leaves_the_machine(pushed: Reproduced, tmp_path: Path) -> None:
+    """DVC and MLflow as the project runs them (dvc, make, the CLI) connect to nothing but this machine: no usage
+    analytics, telemetry or update checks. strace sees every attempt, whether or not a network answers it."""
+    copy = tmp_path / pushed.root.name
+    shutil.copytree(pushed.root, copy, symlinks=True, ignore=shutil.ignore_patterns("mlruns", "mlartifacts"))
+    params = copy / "params.yaml"
+    experiment = f"experiment: {pushed.params.mlflow.experiment}"
+    params.write_text(params.read_text().replace(experiment, f"{experiment}-strace"))  # so the track stage runs
+    env = {k: v for k, v in pushed.env.items() if k not in QUIETING}  # the tracking URI stays: the local server
+    flags = [] if read_json(copy / pushed.params.paths.verdict)["passed"] else ["--allow-failed-gate"]
+    commands: list[list[str | Path]] = [
+        [BIN / "dvc", "status"],
+        ["make", "repro", "UV_RUN="],  # the Makefile's environment; dvc and the CLI from the virtualenv (PATH)
+        [BIN / PACKAGE, "register", "--alias", "challenger", *flags],
+        [BIN / "dvc", "push"],
+    ]
+    output, leaving = "", {}
+    for number, command in enumerate(commands):
+        log = tmp_path / f"strace-{number}.log"
+        strace = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "signal=none", "-o", log]
+        result = run([*strace, "-e", "trace=connect,sendto,sendmsg,sendmmsg", "--", *command], copy, env, timeout=900)
+        output += result.stdout
+        leaving[" ".join([Path(command[0]).name, *map(str, command[1:2])])] = _leaving(log.read_text())
+
+    assert "Running stage 'track'" in output, output
+    assert "registered " in output, output
+    assert leaving == {command: [] for command in leaving}, "connections that leave the machine"
 
 
 def _round_trip(

@@ -2,20 +2,50 @@
 
 A run carries the params, metrics, the ONNX model, the git commit and the DVC hashes of its data, so any
 registered version leads back to its exact inputs. The registry uses aliases (``challenger``, ``champion``), not
-stages.
+stages. ``register`` works in the current tracking store: where the run the pipeline recorded is not there (CI pulled
+the outputs of a run tracked elsewhere), it logs the same run there from the pipeline's outputs and registers that.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from {{ cookiecutter.package_name }} import lineage
 from {{ cookiecutter.package_name }}.config import MlflowParams, Params
 from {{ cookiecutter.package_name }}.io import read_json, write_json
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 SERVING_REQUIREMENTS = ["onnxruntime"]
+# Tags of a run that ``register`` logged because the recorded run was not in the current store: the run it stands for.
+SOURCE_RUN_TAG = "source.run_id"
+SOURCE_STORE_TAG = "source.tracking_uri"
+
+
+class RunRecord(TypedDict):
+    """``reports/mlflow_run.json``: where the track stage logged the run."""
+
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+    model_uri: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A new model version, the run it was registered from, and why that run when it is not the recorded one."""
+
+    name: str
+    version: str
+    alias: str
+    run_id: str
+    stand_in: str | None = None  # one line: the recorded run was not in the current store, and what was done
 
 
 def tracking_uri(params: MlflowParams) -> str:
@@ -47,8 +77,23 @@ def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
     return None
 
 
-def log_run(params: Params, raw_params: dict[str, Any], lineage_tags: dict[str, str]) -> dict[str, Any]:
-    """Log one pipeline run to MLflow and return where it is."""
+def lineage_files(params: Params) -> dict[str, Path]:
+    """The derived files whose hashes a run records."""
+    paths = params.paths
+    return {"data.train": paths.train, "data.test": paths.test, "model.sklearn": paths.model, "model.onnx": paths.onnx}
+
+
+def lineage_tags(params: Params) -> dict[str, str]:
+    """The checked-out commit, whether it is dirty, and the hashes of the data and models, as run tags."""
+    return {
+        "git.commit": lineage.git_commit() or "none",
+        "git.dirty": str(lineage.git_dirty()).lower(),
+        **lineage.data_lineage(params.paths.raw, lineage_files(params)),
+    }
+
+
+def _log_pipeline_run(params: Params, raw_params: dict[str, Any], tags: dict[str, str]) -> RunRecord:
+    """Log the pipeline's outputs as one run in the current tracking store and return where it is."""
     import mlflow
     import onnx
 
@@ -71,43 +116,90 @@ def log_run(params: Params, raw_params: dict[str, Any], lineage_tags: dict[str, 
                 if isinstance(v, int | float) and not k.endswith(".n")
             }
         )
-        mlflow.set_tags({**lineage_tags, "gate.passed": str(verdict["passed"]).lower()})
+        mlflow.set_tags({**tags, "gate.passed": str(verdict["passed"]).lower()})
         info = mlflow.onnx.log_model(onnx.load(str(paths.onnx)), name="model", pip_requirements=SERVING_REQUIREMENTS)
         for path in (paths.metadata, paths.verdict, paths.schema_, paths.data_profile, paths.model):
             mlflow.log_artifact(str(path), artifact_path="pipeline")
-    record = {
+    return {
         "tracking_uri": uri,
         "experiment_id": experiment.experiment_id,
         "run_id": run.info.run_id,
         "model_uri": info.model_uri,
         "url": run_url(uri, experiment.experiment_id, run.info.run_id),
     }
-    write_json(paths.run, record)
+
+
+def log_run(params: Params, raw_params: dict[str, Any], tags: dict[str, str]) -> RunRecord:
+    """Stage ``track``: log one pipeline run to MLflow and record where it is (``paths.run``)."""
+    record = _log_pipeline_run(params, raw_params, tags)
+    write_json(params.paths.run, record)
     return record
 
 
-def register(params: Params, alias: str, *, allow_failed_gate: bool = False) -> dict[str, Any]:
-    """Register the tracked model as a new version and point ``alias`` at it. A failed gate refuses."""
+def _has_run(client: MlflowClient, run_id: str) -> bool:
+    """Whether the current store holds the run; any other error (unreachable, unauthorized) is raised."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
+    return True
+
+
+def _stand_in(client: MlflowClient, params: Params, raw_params: dict[str, Any], recorded: RunRecord) -> tuple[str, str]:
+    """The run of the current store that stands for the recorded one, and its model URI.
+
+    That is the run an earlier ``register`` of the same outputs logged, else one logged now from the pipeline's outputs.
+    """
+    experiment = client.get_experiment_by_name(params.mlflow.experiment)
+    if experiment is not None:
+        earlier = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`{SOURCE_RUN_TAG}` = '{recorded['run_id']}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if earlier:
+            return earlier[0].info.run_id, f"runs:/{earlier[0].info.run_id}/model"
+    tags = {**lineage_tags(params), SOURCE_RUN_TAG: recorded["run_id"], SOURCE_STORE_TAG: recorded["tracking_uri"]}
+    logged = _log_pipeline_run(params, raw_params, tags)
+    return logged["run_id"], logged["model_uri"]
+
+
+def register(
+    params: Params, raw_params: dict[str, Any], alias: str, *, allow_failed_gate: bool = False
+) -> Registration:
+    """Register the tracked model as a new version in the current tracking store and point ``alias`` at it.
+
+    A failed gate refuses. When the store does not hold the run that ``paths.run`` records (tracked into another
+    store), the pipeline's outputs are logged there as a new run tagged with the recorded one, and that is registered;
+    ``paths.run`` is left as it is (it is a DVC output: rewriting it would make the pipeline look changed).
+    """
     import mlflow
     from mlflow import MlflowClient
 
     verdict = read_json(params.paths.verdict)
     if not verdict["passed"] and not allow_failed_gate:
         raise PermissionError(f"the gate failed ({params.paths.verdict}): this model cannot be registered")
-    run: dict[str, Any] = read_json(params.paths.run)
-    mlflow.set_tracking_uri(run["tracking_uri"])
-    client = MlflowClient()
-    source_run = client.get_run(run["run_id"])
+    recorded: RunRecord = read_json(params.paths.run)
+    uri = tracking_uri(params.mlflow)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    run_id, model_uri, stand_in = recorded["run_id"], recorded["model_uri"], None
+    if not _has_run(client, run_id):
+        run_id, model_uri = _stand_in(client, params, raw_params, recorded)
+        stand_in = (
+            f"run {recorded['run_id']} (tracked in {recorded['tracking_uri']}) is not in {uri}: registering run "
+            f"{run_id}, logged there from the pipeline's outputs and tagged {SOURCE_RUN_TAG}"
+        )
+    source_run = client.get_run(run_id)
     version = mlflow.register_model(
-        run["model_uri"],
+        model_uri,
         params.mlflow.registered_model,
         tags={k: v for k, v in source_run.data.tags.items() if not k.startswith("mlflow.")},
     )
     client.set_registered_model_alias(params.mlflow.registered_model, alias, version.version)
-    return {"name": params.mlflow.registered_model, "version": version.version, "alias": alias, "run_id": run["run_id"]}
-
-
-def lineage_files(params: Params) -> dict[str, Path]:
-    """The derived files whose hashes a run records."""
-    paths = params.paths
-    return {"data.train": paths.train, "data.test": paths.test, "model.sklearn": paths.model, "model.onnx": paths.onnx}
+    return Registration(params.mlflow.registered_model, str(version.version), alias, run_id, stand_in)
