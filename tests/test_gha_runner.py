@@ -283,7 +283,10 @@ def test_template_comment_workflow_finds_the_pull_request(tmp_path: Path) -> Non
     checkout = tmp_path / "template"  # the template as it is on disk (the code under test), committed as main
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=TEMPLATE, capture_output=True, text=True, check=True,
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for name in filter(None, files):
         if (TEMPLATE / name).is_file():

@@ -440,7 +440,7 @@ def test_monitor_workflow(lab: Lab) -> None:
     (issue,) = lab.github.read()["issues"]
     assert issue["comments"], "the open issue gets a comment with the new verdict"
     ok(monitor(lab, drifted), "monitor", "retrain")
-    assert len(lab.github.read()["pulls"]) == len([p for p in lab.github.read()["pulls"]]) and len(
-        [p for p in lab.github.read()["pulls"] if "retraining" in p["labels"]]
-    ) == 1
-    assert len(lab.github.read()["issues"]) == 1
+    github = lab.github.read()
+    assert len([p for p in github["pulls"] if "retraining" in p["labels"]]) == 1 and len(github["issues"]) == 1
+    verbs = [c["argv"][:2] for c in lab.github.calls("gh") if c["argv"][:1] in (["issue"], ["pr"])]
+    assert verbs.count(["pr", "edit"]) == 2 and verbs.count(["issue", "edit"]) == 2, verbs

@@ -78,9 +78,9 @@ def policy_problems(workflow: Path) -> list[str]:
             uses = step.get("uses")
             if uses and not PINNED.match(uses):
                 problems.append(f"{name}: {uses} is not pinned to a full commit SHA")
-            if uses and uses.startswith("actions/upload-artifact@"):
-                if "github.run_attempt" not in str((step.get("with") or {}).get("name")):
-                    problems.append(f"{name}: artifact names must carry github.run_attempt (re-runs upload again)")
+            name_of_artifact = str((step.get("with") or {}).get("name"))
+            if uses and uses.startswith("actions/upload-artifact@") and "github.run_attempt" not in name_of_artifact:
+                problems.append(f"{name}: artifact names must carry github.run_attempt (re-runs upload again)")
             if uses and uses.startswith("actions/checkout@"):
                 persist = (step.get("with") or {}).get("persist-credentials")
                 if persist is not False and not (writes and persist is True):
@@ -194,7 +194,12 @@ def test_generated_release_keeps_merges_moving_while_prod_waits(generated: dict[
     every merge is built or replaced by a newer waiting build, and the newest reaches dev and staging at once.
     """
     states = Simulation(generated[variant] / "release.yml").play({1: 0, 2: 5, 3: 6, 4: 7}, until=30)
-    assert states[1] == {"build": "done", "promote-dev": "done", "promote-staging": "done", "promote-prod": "awaiting-review"}
+    assert states[1] == {
+        "build": "done",
+        "promote-dev": "done",
+        "promote-staging": "done",
+        "promote-prod": "awaiting-review",
+    }
     newest = states[4]
     assert newest["build"] == newest["promote-dev"] == newest["promote-staging"] == "done", states
     assert newest["promote-prod"] == "pending"  # behind the release waiting for review, the only one kept waiting

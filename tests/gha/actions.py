@@ -79,7 +79,9 @@ def checkout(step: Step) -> dict[str, str]:
     step.git("remote", "add", "origin", step.github.url, cwd=path)
     if _flag(inputs.get("persist-credentials", ""), True):
         secret = base64.b64encode(f"x-access-token:{inputs.get('token') or step.token}".encode()).decode()
-        step.git("config", "--local", "http.https://github.com/.extraheader", f"AUTHORIZATION: basic {secret}", cwd=path)
+        step.git(
+            "config", "--local", "http.https://github.com/.extraheader", f"AUTHORIZATION: basic {secret}", cwd=path
+        )
     local = ref.replace("refs/heads/", "refs/remotes/origin/") if ref.startswith("refs/heads/") else ref
     local = local.replace("refs/pull/", "refs/remotes/pull/")
     if depth == 0:

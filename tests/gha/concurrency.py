@@ -57,8 +57,13 @@ class Simulation:
         for name, job in self.data["jobs"].items():
             needs = job.get("needs") or []
             self.jobs.append(
-                Job(run, name, [needs] if isinstance(needs, str) else needs, self._group(job.get("concurrency")),
-                    job.get("environment"))
+                Job(
+                    run,
+                    name,
+                    [needs] if isinstance(needs, str) else needs,
+                    self._group(job.get("concurrency")),
+                    job.get("environment"),
+                )
             )
         self._enter(self._group(self.data.get("concurrency")), ("run", run))
 

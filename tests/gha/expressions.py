@@ -141,9 +141,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "startswith": lambda s, p: to_text(s).lower().startswith(to_text(p).lower()),
     "endswith": lambda s, p: to_text(s).lower().endswith(to_text(p).lower()),
     "format": lambda t, *a: _format(to_text(t), *a),
-    "join": lambda items, sep=",": to_text(sep).join(to_text(i) for i in items)
-    if isinstance(items, list)
-    else to_text(items),
+    "join": lambda items, sep=",": (
+        to_text(sep).join(to_text(i) for i in items) if isinstance(items, list) else to_text(items)
+    ),
     "tojson": lambda v: json.dumps(v, indent=2),
     "fromjson": lambda t: json.loads(to_text(t)),
 }

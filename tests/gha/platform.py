@@ -153,7 +153,9 @@ class GitHub:
     def git(self, *args: str) -> str:
         git = shutil.which("git")
         assert git
-        result = subprocess.run([git, "--git-dir", str(self.remote), *args], capture_output=True, text=True)
+        result = subprocess.run(
+            [git, "--git-dir", str(self.remote), *args], capture_output=True, text=True, check=False
+        )
         assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
         return result.stdout
 

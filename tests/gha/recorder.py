@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -311,8 +312,10 @@ def docker(args: list[str]) -> None:
     if args[:1] == ["login"]:
         log("docker", args, password_given=bool(sys.stdin.read()))
     elif args[:1] == ["build"]:
-        ref = option(args, "--tag")
+        # The image's content that matters here: the model it bakes in (the build context's models/).
+        ref = option(args, "--tag") or ""
         image_id = "sha256:" + hashlib.sha256(f"{ref} {time.time_ns()}".encode()).hexdigest()
+        shutil.copytree(Path(args[-1]) / "models", state / "images" / image_id / "models")
         Path(option(args, "--iidfile") or "/dev/null").write_text(image_id)
         (state / "built.json").write_text(json.dumps({ref: image_id}))
         log("docker", args, image_id=image_id)
@@ -327,6 +330,7 @@ def docker(args: list[str]) -> None:
         pushed = json.loads((state / "pushed.json").read_text()) if (state / "pushed.json").exists() else {}
         pushed[ref] = digest
         (state / "pushed.json").write_text(json.dumps(pushed))
+        shutil.copytree(state / "images" / built[ref], state / "images" / digest)  # the registry's copy
         print(f"{ref.rsplit(':', 1)[1]}: digest: {digest} size: 1234")
         log("docker", args, digest=digest)
     elif args[:2] == ["image", "inspect"]:
@@ -334,9 +338,12 @@ def docker(args: list[str]) -> None:
         digest = json.loads((state / "pushed.json").read_text())[ref]
         print(json.dumps([{"RepoTags": [ref], "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}]))
     elif args[:1] == ["run"]:
-        # Start the real server from the checkout's models/ on the published port, as the image would.
+        # Start the real server on the published port with the model the pushed image holds, as the image would.
         port = (option(args, "--publish") or "").split(":")[1]
-        env = dict(os.environ, HOST="127.0.0.1", PORT=port, MODEL_DIR="models")
+        image = state / "images" / args[-1].rsplit("@", 1)[1] / "models"
+        if not image.is_dir():
+            fail(f"Unable to find image '{args[-1]}' locally\ndocker: Error response from daemon: manifest unknown.")
+        env = dict(os.environ, HOST="127.0.0.1", PORT=port, MODEL_DIR=str(image))
         out = open(state / "server.log", "w")  # noqa: SIM115 - the server keeps writing after we exit
         server = subprocess.Popen(
             os.environ["RECORDER_SERVE"].split(),

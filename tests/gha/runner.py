@@ -226,7 +226,13 @@ class WorkflowRun:
         return result
 
     def _action(
-        self, step: dict[str, Any], context: dict[str, Any], workspace: Path, temp: Path, token: str, env: dict[str, str]
+        self,
+        step: dict[str, Any],
+        context: dict[str, Any],
+        workspace: Path,
+        temp: Path,
+        token: str,
+        env: dict[str, str],
     ) -> StepResult:
         action = step["uses"].split("@", 1)[0]
         inputs = {k: interpolate(v, context) for k, v in (step.get("with") or {}).items()}
