@@ -74,12 +74,17 @@ def main(argo_cd: Path, argo_rollouts: Path) -> None:
             for name in set(providers) - KEPT_PROVIDERS:
                 providers[name] = PRUNED
         schemas[key] = schema
+    write_schemas(OUTPUT, schemas)
+
+
+def write_schemas(output: Path, schemas: dict[str, Any]) -> None:
+    """Write vendored schemas as sorted JSON into the template, refusing text that cookiecutter would render."""
     text = json.dumps(schemas, indent=1, sort_keys=True) + "\n"
     if "{{" in text or "{%" in text or "{#" in text:
         raise SystemExit("error: the schemas hold a Jinja marker; cookiecutter would try to render it")
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT} ({len(text) // 1024} KiB)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    print(f"wrote {output} ({len(text) // 1024} KiB)")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ reading of a CRD this shares); only the schema (data) is committed, never the op
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from tools.vendor_argo_schemas import crd_schema
+from tools.vendor_argo_schemas import crd_schema, write_schemas
 
 OUTPUT = (
     Path(__file__).resolve().parents[1]
@@ -38,12 +37,7 @@ def main(git_dir: Path) -> None:
     for path in CRDS:
         key, schema = crd_schema(git_dir, TAG, path)
         schemas[key] = schema
-    text = json.dumps(schemas, indent=1, sort_keys=True) + "\n"
-    if "{{" in text or "{%" in text or "{#" in text:
-        raise SystemExit("error: the schemas hold a Jinja marker; cookiecutter would try to render it")
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT} ({len(text) // 1024} KiB)")
+    write_schemas(OUTPUT, schemas)
 
 
 if __name__ == "__main__":
