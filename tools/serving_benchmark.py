@@ -732,7 +732,7 @@ def runtime_envs(project: Path, package: str, artifacts: Path, work: Path) -> di
     # Each environment must be enough to serve: what `mlflow models serve --env-manager local` imports, and ours.
     mlflow_check = "import mlflow.pyfunc.scoring_server, onnxruntime, uvicorn"
     _run([str(mlflow_venv / "bin" / "python"), "-B", "-c", mlflow_check], project, log)
-    _run([str(ours_venv / "bin" / "python"), "-B", "-c", f"import {package}.serving.http"], project, log)
+    _run([str(ours_venv / "bin" / "python"), "-B", "-c", f"import {package}.serving.server"], project, log)
     return figures
 
 

@@ -26,7 +26,9 @@ import yaml
 from conftest import BIN, PROJECT
 
 from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS, IMAGE, NOTHING, Release, read_release, with_release
-from {{ cookiecutter.package_name }}.serving.http import AdminApp, App, Request
+from {{ cookiecutter.package_name }}.serving.admin import AdminApp
+from {{ cookiecutter.package_name }}.serving.app import App
+from {{ cookiecutter.package_name }}.serving.routes import Request
 from {{ cookiecutter.package_name }}.serving.settings import Settings
 
 DEPLOY = PROJECT / "deploy"

@@ -334,7 +334,7 @@ def test_defaults() -> None:
 
 def test_the_serve_path_imports_only_the_serving_runtime() -> None:
     code = (
-        "import sys; from {{ cookiecutter.package_name }}.cli import main, parser; import {{ cookiecutter.package_name }}.serving.http; parser(); "
+        "import sys; from {{ cookiecutter.package_name }}.cli import main, parser; import {{ cookiecutter.package_name }}.serving.server; parser(); "
         "main(['healthcheck', '--timeout', '0.1']); "
         "heavy = {'pandas', 'sklearn', 'pydantic', 'yaml', 'mlflow', 'scipy', 'skl2onnx'}; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"

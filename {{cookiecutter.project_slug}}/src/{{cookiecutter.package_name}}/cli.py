@@ -262,7 +262,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the exported ONNX model over HTTP (settings from the environment: see serving.settings)."""
-    from {{ cookiecutter.package_name }}.serving.http import run
+    from {{ cookiecutter.package_name }}.serving.server import run
     from {{ cookiecutter.package_name }}.serving.settings import Settings, SettingsError
 
     try:
