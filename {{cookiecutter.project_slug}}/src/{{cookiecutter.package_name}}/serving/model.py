@@ -344,3 +344,39 @@ class Model:
         values = outputs[0].tolist()
         _check_finite(values)
         return [{"value": value} for (value,) in values]
+
+
+class UnavailableModel(Model):
+    """A model directory the server could not read: never ready, with the reason.
+
+    The process stays up: ``/healthz`` answers, ``/readyz`` and predictions answer 503 naming the problem.
+    """
+
+    def __init__(self, model_dir: Path, max_batch: int, reason: str) -> None:
+        """A model with no inputs and no session; ``reason`` says why."""
+        self.model_bytes = b""
+        self.metadata = {}
+        self.task = "classification"
+        self.classes = []
+        self.inputs = []
+        self.golden = []
+        self.version = "unavailable"
+        self.names = []
+        self.numeric_at, self.category_at, self.integer_at = [], [], []
+        self.output_names = []
+        self.max_batch = max_batch
+        self.session = None
+        self._run = None
+        self.ready, self.reason = False, reason
+
+    def self_check(self) -> bool:
+        """Nothing to check: it stays unavailable."""
+        return False
+
+    @classmethod
+    def instead_of(cls, model_dir: Path, max_batch: int) -> Model:
+        """The model in ``model_dir``, or an unavailable one saying why it cannot be read."""
+        try:
+            return Model(model_dir, max_batch)
+        except ModelError as exc:
+            return cls(model_dir, max_batch, str(exc))

@@ -243,7 +243,7 @@ class PredictionLog:
             try:
                 self._append(memoryview(data)[start:stop])
             except OSError as exc:
-                self._close_file()
+                self._undo_partial()
                 self._failed(exc, lines)
                 return
             self.records += written
@@ -265,6 +265,20 @@ class PredictionLog:
         assert self.fd is not None
         while view:
             view = view[os.write(self.fd, view) :]
+
+    def _undo_partial(self) -> None:
+        """After a failed write (a full disk): cut the file back to its last whole line and keep it open.
+
+        The next batch appends to the same file, so a disk that stays full costs lines, not a new empty file per
+        batch, and every line in a file was counted as written.
+        """
+        if self.fd is None:
+            return
+        try:
+            os.ftruncate(self.fd, self.size)
+            os.lseek(self.fd, self.size, os.SEEK_SET)
+        except OSError:
+            self._close_file()
 
     def _close_file(self) -> None:
         if self.fd is not None:

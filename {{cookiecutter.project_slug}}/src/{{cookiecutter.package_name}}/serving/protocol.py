@@ -1,9 +1,16 @@
 """HTTP/1.1 on asyncio: one protocol object per connection, parsed by httptools, and the writer of responses.
 
 Keep-alive and pipelining: requests are answered in order, one at a time (prediction is CPU-bound and ONNX Runtime
-runs on this thread). Bodies come with ``Content-Length`` or chunked encoding, at most ``MAX_BODY_BYTES`` (413
-above). Every response carries a request id: the client's ``X-Request-ID`` (its first 128 characters) or, without
-one, ``<random 64-bit hex per process>-<counter>``. Responses are written once per event-loop iteration.
+runs on this thread). Every resource a client can make the server hold is bounded (``limits``): the request line
+(414), the header block (431), the body (413, from ``Content-Length`` before it is sent or as chunks arrive), the
+requests received but not yet answered, and the answers the client has not read (reading pauses above a high-water
+mark, and a client that stops reading for ``KEEPALIVE_TIMEOUT_SECONDS`` is dropped). A request's headers must arrive
+within ``HEADER_TIMEOUT_SECONDS`` and its body within ``BODY_TIMEOUT_SECONDS`` (408), and an idle keep-alive
+connection is closed after ``KEEPALIVE_TIMEOUT_SECONDS``. ``HEAD`` is answered wherever ``GET`` is, without the body.
+Every response carries a request id: the client's ``X-Request-ID`` (1 to 128 characters from ``A-Z a-z 0-9 . _ : -``;
+anything else is refused, so nothing the client sent is echoed raw) or ``<random 64-bit hex per process>-<counter>``.
+
+A request is answered, or never begun: a stopping server answers what it has received and reads nothing more.
 """
 
 from __future__ import annotations
@@ -11,66 +18,29 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable
 from typing import cast
 
 import httptools
 
+from {{ cookiecutter.package_name }}.serving.limits import Limits
 from {{ cookiecutter.package_name }}.serving.logs import log
 from {{ cookiecutter.package_name }}.serving.model import RequestError
 from {{ cookiecutter.package_name }}.serving.routes import Request, Response, Routes, error
+from {{ cookiecutter.package_name }}.serving.writer import Writer, close_now, status_line
 
-REASONS = {
-    200: b"OK",
-    400: b"Bad Request",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    409: b"Conflict",
-    413: b"Content Too Large",
-    422: b"Unprocessable Content",
-    500: b"Internal Server Error",
-    503: b"Service Unavailable",
-}
+REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 LINGER_SECONDS = 2.0
 """How long a connection the server closes still reads (and drops) what the client sends."""
+HIGH_WATER = 256 * 1024
+"""Answers made for a connection but not yet handed to its socket, past which its next requests wait."""
+MAX_WAITING = 32
+"""Requests received on one connection and not begun yet, past which the server stops reading from it."""
 
-
-def _close_now(transport: asyncio.Transport) -> None:
-    transport.close()
-
-
-class Writer:
-    """Responses are written once per event-loop iteration, after every readable connection was served.
-
-    Writing each response at once would wake the client for every one of them; on a busy server most of the CPU
-    would go to those wake-ups (measured: 68 µs a request instead of 41 on two cores). Order is kept: responses are
-    written in the order they were made, and a connection is closed only after its last response.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Nothing pending."""
-        self.loop = loop
-        self.pending: list[tuple[asyncio.Transport, bytes, Callable[[asyncio.Transport], None] | None]] = []
-
-    def write(
-        self, transport: asyncio.Transport, data: bytes, then: Callable[[asyncio.Transport], None] | None = None
-    ) -> None:
-        """Queue ``data`` for ``transport`` (and ``then``, e.g. closing it, after it is written)."""
-        if not self.pending:
-            self.loop.call_soon(self.flush)
-        self.pending.append((transport, data, then))
-
-    def flush(self) -> None:
-        """Write everything queued."""
-        pending, self.pending = self.pending, []
-        for transport, data, then in pending:
-            if transport.is_closing():
-                continue
-            if data:
-                transport.write(data)
-            if then is not None:
-                then(transport)
+IDLE, HEAD, BODY, BUSY = range(4)  # where a connection is, for its deadline
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -79,103 +49,227 @@ class HttpProtocol(asyncio.Protocol):
     ids = itertools.count(1)
     prefix = os.urandom(8).hex()  # made-up request ids are unique across processes (labels are joined on them)
 
-    def __init__(self, routes: Routes, max_body: int, connections: set[HttpProtocol], writer: Writer) -> None:
+    def __init__(self, routes: Routes, limits: Limits, connections: set[HttpProtocol], writer: Writer) -> None:
         """Start with no transport; ``connection_made`` brings it."""
         self.routes = routes
         self.writer = writer
-        self.max_body = max_body
+        self.limits = limits
         self.connections = connections
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.busy = False  # a request has begun and is not answered yet
-        self.closing = False  # close once the current request is answered (shutdown)
-        self.pending: asyncio.Future[None] | None = None  # an admin request being answered
+        self.closing = False  # the server stops: finish the request in progress, begin no other
+        self.ignoring = False  # a request began after the server started stopping: it is not begun at all
+        self.refused = False  # answered with Connection: close; what still arrives is dropped
+        self.waiting: deque[tuple[Request, bool, float]] = deque()  # received, not begun
+        self.queued = 0  # bytes of answers handed to the writer, not yet to the socket
+        self.write_paused = False  # the socket's buffer is above its high-water mark
+        self.stalled_at = 0.0  # since when
+        self.reading = True
+        self.pending: asyncio.Future[None] | None = None  # an awaitable answer (admin API)
+        self.phase = IDLE
+        self.deadline = time.monotonic() + limits.header_timeout  # the first request must come soon
+        self.head_bytes = 0  # bytes fed while a request's head is incomplete
         self._reset()
 
     def _reset(self) -> None:
         self.url = b""
-        self.body = b""
+        self.chunks: list[bytes] = []
+        self.body_size = 0
         self.request_id: str | None = None
+        self.bad_request_id = False
         self.route_key: str | None = None
         self.length: int | None = None
-        self.refused = False
+        self.headers = 0
+        self.header_bytes = 0
+        self.expect_continue = False
+
+    # connection -----------------------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport."""
+        """Keep the transport, or refuse the connection when the server has as many as it takes."""
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        if len(self.connections) >= self.limits.max_connections:
+            self.refused = True
+            message = f"the server has MAX_CONNECTIONS={self.limits.max_connections} connections open: retry later"
+            self.transport.write(self._head(*error(503, message), f"{self.prefix}-{next(self.ids)}", False))
+            self.transport.close()
+            return
         self.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the transport."""
         self.transport = None
         self.connections.discard(self)
+        if self.pending is not None:
+            self.pending.cancel()
+
+    def pause_writing(self) -> None:
+        """The client reads slower than it is answered: stop reading its requests until it caught up."""
+        self.write_paused, self.stalled_at = True, time.monotonic()
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        """The client caught up: answer what waits, read again."""
+        self.write_paused, self.stalled_at = False, 0.0
+        self.drain()
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser; malformed HTTP gets a 400 and the connection is closed."""
-        if self.refused:  # answered with Connection: close; what still arrives is dropped
+        if self.refused or self.ignoring:  # nothing more is begun on this connection
             return
+        in_head = self.phase == HEAD
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # raised after the request was answered: upgrading is simply not done
+            self.refused = True
             if self.transport is not None:
-                self.writer.write(self.transport, b"", _close_now)
+                self.writer.write(self, b"", close_now)
         except httptools.HttpParserError as exc:
             self._refuse(400, f"malformed HTTP request: {exc}")
+        if in_head and self.phase == HEAD and not self.refused:  # the head is still incomplete: bound it
+            self.head_bytes += len(data)
+            if self.head_bytes > self.limits.max_url_bytes + self.limits.max_header_bytes:
+                self._refuse(431, f"the request head is larger than MAX_HEADER_BYTES={self.limits.max_header_bytes}")
 
     def close_when_idle(self) -> None:
-        """Shutdown: close now if no request is in progress, else right after answering it."""
+        """Shutdown: finish and answer the requests received or arriving, then close; begin no other."""
         self.closing = True
-        if not self.busy and self.transport is not None:
-            self.writer.write(self.transport, b"", _close_now)
+        if self.phase not in (HEAD, BODY) and not self.busy and not self.waiting and self.transport is not None:
+            self.ignoring = True
+            self.writer.write(self, b"", close_now)
+
+    def expire(self, now: float) -> None:
+        """The server's clock: enforce this connection's deadline (header, body, idle, unread answers)."""
+        if self.transport is None:
+            return
+        if self.stalled_at and now - self.stalled_at > self.limits.keepalive_timeout:
+            self.transport.abort()  # answers unread for the whole keep-alive timeout: the client is gone or hostile
+            return
+        if not self.deadline or now < self.deadline:
+            return
+        if self.phase == HEAD:
+            limit = f"HEADER_TIMEOUT_SECONDS={self.limits.header_timeout:g}"
+            self._refuse(408, f"the request line and headers took longer than {limit}")
+        elif self.phase == BODY:
+            self._refuse(408, f"the request body took longer than BODY_TIMEOUT_SECONDS={self.limits.body_timeout:g}")
+        else:
+            self.transport.close()
 
     # httptools callbacks ------------------------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        """A request starts: its head must arrive within the header timeout (none starts once the server stops)."""
+        self.phase, self.deadline, self.head_bytes = HEAD, time.monotonic() + self.limits.header_timeout, 0
+        if self.closing:
+            self.ignoring = True
+
     def on_url(self, url: bytes) -> None:
-        """A request starts (its state was reset after the previous one); the URL may arrive in pieces."""
-        self.busy = True
+        """The URL may arrive in pieces."""
         self.url += url
+        if len(self.url) > self.limits.max_url_bytes and not (self.refused or self.ignoring):
+            self._refuse(414, f"the request line is longer than MAX_URL_BYTES={self.limits.max_url_bytes}")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Keep the headers the server uses."""
+        """Count the headers and keep those the server uses."""
+        self.headers += 1
+        self.header_bytes += len(name) + len(value) + 4
+        if self.refused or self.ignoring:
+            return
+        if self.headers > self.limits.max_headers or self.header_bytes > self.limits.max_header_bytes:
+            limit = f"MAX_HEADERS={self.limits.max_headers}, MAX_HEADER_BYTES={self.limits.max_header_bytes}"
+            self._refuse(431, f"the request has more or larger headers than the server takes ({limit})")
+            return
         size = len(name)
         if size == 14 and name.lower() == b"content-length":
             self.length = int(value) if value.isdigit() else None  # httptools itself refuses a malformed one
         elif size in (11, 12):
             lower = name.lower()
             if lower == b"x-request-id":
-                self.request_id = value.decode("latin-1")[:128]
+                self.bad_request_id = REQUEST_ID.fullmatch(value) is None
+                self.request_id = None if self.bad_request_id else value.decode("ascii")
             elif lower == b"x-route-key":
                 self.route_key = value.decode("latin-1")[:128]
+        elif size == 6 and name.lower() == b"expect":
+            self.expect_continue = value.lower() == b"100-continue"
 
     def on_headers_complete(self) -> None:
-        """Refuse a body announced larger than the limit before it is sent."""
-        if self.length is not None and self.length > self.max_body:
-            self._refuse(413, f"the body has {self.length} bytes, more than MAX_BODY_BYTES={self.max_body}")
+        """Refuse a bad request id, or a body announced larger than the limit, before the body is sent."""
+        if self.refused or self.ignoring:
+            return
+        self.phase, self.deadline = BODY, time.monotonic() + self.limits.body_timeout
+        if self.bad_request_id:
+            self._refuse(400, "X-Request-ID must be 1 to 128 characters from A-Z a-z 0-9 . _ : -")
+        elif self.length is not None and self.length > self.limits.max_body_bytes:
+            limit = f"MAX_BODY_BYTES={self.limits.max_body_bytes}"
+            self._refuse(413, f"the body has {self.length} bytes, more than {limit}")
+        elif self.expect_continue:
+            continued = b"HTTP/1.1 100 Continue\r\n\r\n"
+            self.queued += len(continued)
+            self.writer.write(self, continued)
 
     def on_body(self, body: bytes) -> None:
-        """Collect the body, refusing it as soon as it exceeds the limit."""
-        if self.refused:
+        """Collect the body (in chunks: joined once), refusing it as soon as it exceeds the limit."""
+        if self.refused or self.ignoring:
             return
-        self.body += body
-        if len(self.body) > self.max_body:
-            self._refuse(413, f"the body is larger than MAX_BODY_BYTES={self.max_body}")
+        self.body_size += len(body)
+        if self.body_size > self.limits.max_body_bytes:
+            self._refuse(413, f"the body is larger than MAX_BODY_BYTES={self.limits.max_body_bytes}")
+            return
+        self.chunks.append(body)
 
     def on_message_complete(self) -> None:
-        """Answer the request (an awaitable response is sent when ready, reading paused meanwhile)."""
-        if self.refused:
+        """Begin the request now, or after those received before it."""
+        if self.refused or self.ignoring:
             return
         start = time.perf_counter()
         request_id = self.request_id or f"{self.prefix}-{next(self.ids)}"
         path = self.url.split(b"?", 1)[0].decode("latin-1")
-        request = Request(self.parser.get_method().decode("latin-1"), path, self.body, request_id, self.route_key)
+        body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        request = Request(self.parser.get_method().decode("latin-1"), path, body, request_id, self.route_key)
         keep_alive = self.parser.should_keep_alive()
         self._reset()
+        self.phase, self.deadline = BUSY, 0.0
+        if self.busy or self.waiting or self._backed_up():
+            self.waiting.append((request, keep_alive, start))
+            self._update_reading()
+            return
+        self._begin(request, keep_alive, start)
+
+    # answering ------------------------------------------------------------------------------------------------------
+
+    def _backed_up(self) -> bool:
+        return self.write_paused or self.queued > HIGH_WATER
+
+    def _update_reading(self) -> None:
+        """Read while nothing is backed up; a paused connection keeps its data in the kernel (TCP flow control)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        want = not (self.busy or self.write_paused or len(self.waiting) >= MAX_WAITING or self.queued > HIGH_WATER)
+        if want != self.reading:
+            self.reading = want
+            if want:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def drain(self) -> None:
+        """Answer the requests that wait, while the client reads its answers; then read again."""
+        while self.waiting and not self.busy and not self._backed_up() and self.transport is not None:
+            request, keep_alive, start = self.waiting.popleft()
+            self._begin(request, keep_alive, start)
+        if not self.waiting and not self.busy and self.phase == BUSY:
+            self.phase, self.deadline = IDLE, time.monotonic() + self.limits.keepalive_timeout
+        self._update_reading()
+
+    def _begin(self, request: Request, keep_alive: bool, start: float) -> None:
         response = self.routes.dispatch(request)
         if isinstance(response, tuple):
             self._answer(request, response, keep_alive, start)
             return
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self.busy = True
+        self._update_reading()
         self.pending = asyncio.ensure_future(self._answer_later(request, response, keep_alive, start))
 
     async def _answer_later(
@@ -188,45 +282,53 @@ class HttpProtocol(asyncio.Protocol):
         except Exception:
             log.exception("request failed", extra={"fields": {"request_id": request.request_id}})
             response = error(500, "internal error")
+        self.busy, self.pending = False, None
         self._answer(request, response, keep_alive, start)
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
+        self.drain()
 
     def _answer(self, request: Request, response: Response, keep_alive: bool, start: float) -> None:
-        self._send(response, request.request_id, keep_alive and not self.closing)
-        self.busy = False
+        last = self.closing and not self.waiting and self.phase not in (HEAD, BODY)
+        self._send(response, request.request_id, keep_alive and not last, request.method == "HEAD")
         self.routes.count(request, response[0], time.perf_counter() - start)
-
-    # responses ----------------------------------------------------------------------------------------------------
+        if not self.waiting and not self.busy and not self.refused:
+            self.phase, self.deadline = IDLE, time.monotonic() + self.limits.keepalive_timeout
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer now and close: the rest of the request is not read."""
-        self.refused = True
         request_id = self.request_id or f"{self.prefix}-{next(self.ids)}"
         path = self.url.split(b"?", 1)[0].decode("latin-1")
-        request = Request("-", path, b"", request_id, None)
+        self.waiting.clear()
         self._send(error(status, message), request_id, keep_alive=False)
-        self.routes.count(request, status, 0.0)
+        self.routes.count(Request("-", path, b"", request_id, None), status, 0.0)
 
-    def _send(self, response: Response, request_id: str, keep_alive: bool) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        status, content_type, body = response
-        head = b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nX-Request-ID: %s\r\n%s\r\n" % (
-            status,
-            REASONS.get(status, b"Error"),
+    def _head(self, status: int, content_type: bytes, body: bytes, request_id: str, keep_alive: bool) -> bytes:
+        return b"%sContent-Type: %s\r\nContent-Length: %d\r\nX-Request-ID: %s\r\n%s\r\n" % (
+            status_line(status),
             content_type,
             len(body),
-            request_id.encode("latin-1", "replace"),
+            request_id.encode("ascii"),
             b"" if keep_alive else b"Connection: close\r\n",
         )
+
+    def _send(self, response: Response, request_id: str, keep_alive: bool, head_only: bool = False) -> None:
+        if self.refused or self.transport is None or self.transport.is_closing():
+            return  # the connection was already answered with Connection: close
+        status, content_type, body = response
+        data = self._head(status, content_type, body, request_id, keep_alive) + (b"" if head_only else body)
+        self.queued += len(data)
         if keep_alive:
-            self.writer.write(transport, head + body)
+            self.writer.write(self, data)
             return
-        self.busy = False
-        self.refused = True
-        self.writer.write(transport, head + body, self._close)
+        self.refused, self.phase, self.deadline = True, IDLE, 0.0
+        self.writer.write(self, data, self._close)
+
+    def written(self, size: int) -> None:
+        """The writer handed ``size`` bytes of answers to the socket: requests that waited for that may begin."""
+        self.queued -= size
+        if self.waiting and not self.busy and not self._backed_up():
+            self.drain()
+        elif not self.reading and not self.busy:
+            self._update_reading()
 
     def _close(self, transport: asyncio.Transport) -> None:
         """Close after the last answer, lingering unless the server stops.
@@ -238,4 +340,7 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
         else:
             transport.write_eof()
+            if not self.reading:
+                self.reading = True
+                transport.resume_reading()  # read and drop, so the kernel does not reset the connection
             asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)

@@ -70,6 +70,8 @@ class Routes:
         if methods is None:
             return error(404, f"no route {request.path}: see /openapi.json")
         handler = methods.get(request.method)
+        if handler is None and request.method == "HEAD":  # the transport sends the head of GET's answer
+            handler = methods.get("GET")
         if handler is None:
             return error(405, f"{request.method} is not allowed on {request.path}: use {', '.join(methods)}")
         try:

@@ -12,17 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 
 import uvloop
 
 from {{ cookiecutter.package_name }}.serving.admin import AdminApp, load_checked
 from {{ cookiecutter.package_name }}.serving.app import App
+from {{ cookiecutter.package_name }}.serving.limits import Limits
 from {{ cookiecutter.package_name }}.serving.logs import configure_logging, log
-from {{ cookiecutter.package_name }}.serving.model import Model, ModelError, RequestError
-from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol, Writer
+from {{ cookiecutter.package_name }}.serving.model import Model, RequestError, UnavailableModel
+from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol
 from {{ cookiecutter.package_name }}.serving.router import Loaded, Router
 from {{ cookiecutter.package_name }}.serving.routes import Routes
 from {{ cookiecutter.package_name }}.serving.settings import Settings
+from {{ cookiecutter.package_name }}.serving.writer import Writer
 
 
 class ModelServer:
@@ -37,18 +40,20 @@ class ModelServer:
         self.connections: set[HttpProtocol] = set()
         self.servers: list[asyncio.Server] = []
         self.writer: Writer | None = None
+        self.limits = Limits.of(settings)
+        self.clock: asyncio.TimerHandle | None = None
         self.port = settings.port
         self.admin_port: int | None = None
 
     async def start(self) -> int:
         """Listen and return the bound port of the prediction API (useful with ``PORT=0``)."""
         loop = asyncio.get_running_loop()
-        settings, connections = self.settings, self.connections
+        settings, connections, limits = self.settings, self.connections, self.limits
         self.writer = writer = Writer(loop)
 
         async def listen(routes: Routes, host: str, port: int) -> int:
             server = await loop.create_server(
-                lambda: HttpProtocol(routes, settings.max_body_bytes, connections, writer),
+                lambda: HttpProtocol(routes, limits, connections, writer),
                 host,
                 port,
                 reuse_address=True,
@@ -73,7 +78,15 @@ class ModelServer:
             "admin_port": self.admin_port,
         }
         log.info("listening", extra={"fields": fields})
+        self._tick()
         return self.port
+
+    def _tick(self) -> None:
+        """Enforce every connection's deadline (headers, body, idle, unread answers), a few times a timeout."""
+        now = time.monotonic()
+        for connection in list(self.connections):
+            connection.expire(now)
+        self.clock = asyncio.get_running_loop().call_later(self.limits.tick, self._tick)
 
     async def check(self) -> bool:
         """Self-check the champion off the event loop, then load ``CHALLENGER_DIR`` if set; log the outcome."""
@@ -98,6 +111,8 @@ class ModelServer:
     async def close(self) -> None:
         """Stop listening, answer the requests in progress, close every connection (``SHUTDOWN_GRACE`` at most)."""
         self.app.draining = True
+        if self.clock is not None:
+            self.clock.cancel()
         for server in self.servers:
             server.close()
         if self.writer is not None:
@@ -119,7 +134,7 @@ class ModelServer:
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Load the model, listen, self-check, and serve until ``stop`` is set (or SIGTERM/SIGINT in the main thread)."""
-    server = ModelServer(settings, Model(settings.model_dir, settings.max_batch))
+    server = ModelServer(settings, UnavailableModel.instead_of(settings.model_dir, settings.max_batch))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -134,14 +149,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 def run(settings: Settings) -> int:
-    """The ``serve`` command: configure logging, serve on uvloop until stopped; 1 if the model cannot be read."""
+    """The ``serve`` command: configure logging, serve on uvloop until stopped; 1 if it cannot listen."""
     configure_logging(settings.log_level)
     log.info("starting", extra={"fields": {"settings": {k: str(v) for k, v in vars(settings).items()}}})
     try:
         uvloop.run(serve(settings))
-    except ModelError as exc:
-        log.error("cannot start", extra={"fields": {"error": str(exc)}})
-        return 1
     except OSError as exc:
         log.error("cannot listen", extra={"fields": {"error": str(exc)}})
         return 1

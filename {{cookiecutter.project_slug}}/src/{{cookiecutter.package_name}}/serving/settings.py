@@ -8,6 +8,15 @@ Variable                      Default         Meaning
 ``PORT``                      ``8080``        its TCP port (0 picks a free one)
 ``MAX_BODY_BYTES``            ``1048576``     largest request body accepted (413 above)
 ``MAX_BATCH``                 ``1000``        most instances in one ``/predict`` request (400 above)
+``MAX_URL_BYTES``             ``8192``        longest request target (URL) accepted (414 above)
+``MAX_HEADER_BYTES``          ``16384``       largest header block accepted, all header lines together (431 above)
+``MAX_HEADERS``               ``100``         most header lines in one request (431 above)
+``MAX_CONNECTIONS``           ``1024``        most open client connections; one more is answered 503 and closed
+``HEADER_TIMEOUT_SECONDS``    ``10``          time for a request's line and headers to arrive (408 after)
+``BODY_TIMEOUT_SECONDS``      ``30``          time for a request's body to arrive once its headers did (408 after)
+``KEEPALIVE_TIMEOUT_SECONDS`` ``75``          an idle keep-alive connection is closed after this; so is one whose
+                                              client reads no answer for this long (longer than the usual load
+                                              balancer idle timeout of 60 s, so the balancer closes first)
 ``LOG_LEVEL``                 ``INFO``        ``DEBUG`` logs one line per request; ``WARNING``/``ERROR`` log less
 ``MODEL_STORE``               (none)          directory of model versions (``<name>/model.onnx`` + ``metadata.json``)
                                               that the admin API may load while serving; unset, it loads none
@@ -58,6 +67,19 @@ def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: in
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value:g} is out of range [{low:g}, {high:g}]")
+    return value
+
+
 def weight(raw: object, name: str = "CHALLENGER_WEIGHT") -> float:
     """A share of requests between 0 and 1, or ``SettingsError`` naming ``name``."""
     try:
@@ -90,6 +112,13 @@ class Settings:
     port: int = 8080
     max_body_bytes: int = 1024 * 1024
     max_batch: int = 1000
+    max_url_bytes: int = 8192
+    max_header_bytes: int = 16384
+    max_headers: int = 100
+    max_connections: int = 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
     log_level: str = "INFO"
     model_store: Path | None = None
     challenger_dir: Path | None = None
@@ -119,6 +148,13 @@ class Settings:
             port=_integer(env, "PORT", cls.port, 0, 65535),
             max_body_bytes=_integer(env, "MAX_BODY_BYTES", cls.max_body_bytes, 1, 1 << 30),
             max_batch=_integer(env, "MAX_BATCH", cls.max_batch, 1, 1_000_000),
+            max_url_bytes=_integer(env, "MAX_URL_BYTES", cls.max_url_bytes, 256, 1 << 20),
+            max_header_bytes=_integer(env, "MAX_HEADER_BYTES", cls.max_header_bytes, 1024, 1 << 20),
+            max_headers=_integer(env, "MAX_HEADERS", cls.max_headers, 8, 10_000),
+            max_connections=_integer(env, "MAX_CONNECTIONS", cls.max_connections, 1, 1_000_000),
+            header_timeout=_seconds(env, "HEADER_TIMEOUT_SECONDS", cls.header_timeout, 0.1, 3600),
+            body_timeout=_seconds(env, "BODY_TIMEOUT_SECONDS", cls.body_timeout, 0.1, 3600),
+            keepalive_timeout=_seconds(env, "KEEPALIVE_TIMEOUT_SECONDS", cls.keepalive_timeout, 0.1, 86400),
             log_level=level,
             model_store=_path(env, "MODEL_STORE"),
             challenger_dir=_path(env, "CHALLENGER_DIR"),
