@@ -39,6 +39,8 @@ HIGH_WATER = 256 * 1024
 """Answers made for a connection but not yet handed to its socket, past which its next requests wait."""
 MAX_WAITING = 32
 """Requests received on one connection and not begun yet, past which the server stops reading from it."""
+SLICE = 16 * 1024
+"""While a request's head is incomplete, reads are fed to the parser in pieces of at most this many bytes."""
 
 IDLE, HEAD, BODY, BUSY = range(4)  # where a connection is, for its deadline
 
@@ -115,10 +117,24 @@ class HttpProtocol(asyncio.Protocol):
         self.drain()
 
     def data_received(self, data: bytes) -> None:
-        """Feed the parser; malformed HTTP gets a 400 and the connection is closed."""
+        """Feed the parser; malformed HTTP gets a 400 and the connection is closed.
+
+        While a request's head is incomplete, large reads are fed in slices, so that the head's size is checked every
+        ``SLICE`` bytes: the parser buffers an unfinished header line in full, and must not buffer megabytes of one.
+        """
         if self.refused or self.ignoring:  # nothing more is begun on this connection
             return
-        in_head = self.phase == HEAD
+        if len(data) <= SLICE or self.phase == BODY:
+            self._feed(data)
+            return
+        for start in range(0, len(data), SLICE):
+            if not self._feed(data[start : start + SLICE]) or self.phase == BODY:
+                if self.phase == BODY and start + SLICE < len(data):
+                    self._feed(data[start + SLICE :])
+                return
+
+    def _feed(self, data: bytes) -> bool:
+        """Feed ``data``; False once the connection was refused."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # raised after the request was answered: upgrading is simply not done
@@ -127,10 +143,11 @@ class HttpProtocol(asyncio.Protocol):
                 self.writer.write(self, b"", close_now)
         except httptools.HttpParserError as exc:
             self._refuse(400, f"malformed HTTP request: {exc}")
-        if in_head and self.phase == HEAD and not self.refused:  # the head is still incomplete: bound it
-            self.head_bytes += len(data)
-            if self.head_bytes > self.limits.max_url_bytes + self.limits.max_header_bytes:
+        if self.phase == HEAD and not self.refused:  # the head is still incomplete: bound it
+            self.head_bytes += len(data)  # (with what preceded it in this piece: SLICE bytes at most)
+            if self.head_bytes > self.limits.max_url_bytes + self.limits.max_header_bytes + SLICE:
                 self._refuse(431, f"the request head is larger than MAX_HEADER_BYTES={self.limits.max_header_bytes}")
+        return not (self.refused or self.ignoring)
 
     def close_when_idle(self) -> None:
         """Shutdown: finish and answer the requests received or arriving, then close; begin no other."""
