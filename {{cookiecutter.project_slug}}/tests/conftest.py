@@ -39,7 +39,7 @@ from {{ cookiecutter.package_name }}.config import Params, load_params
 from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.io import md5
 from {{ cookiecutter.package_name }}.schema import Schema, load_schema
-from {{ cookiecutter.package_name }}.serving.model import Model
+from {{ cookiecutter.package_name }}.serving.model import UnavailableModel
 from {{ cookiecutter.package_name }}.serving.server import ModelServer
 from {{ cookiecutter.package_name }}.serving.settings import Settings
 
@@ -523,7 +523,7 @@ class Server:
         self.loop = uvloop.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.server = ModelServer(settings, Model(settings.model_dir, settings.max_batch))
+        self.server = ModelServer(settings, UnavailableModel.instead_of(settings.model_dir, settings.max_batch))
         self.port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
         asyncio.run_coroutine_threadsafe(self.server.check(), self.loop)  # /readyz turns 200 when it passes
 

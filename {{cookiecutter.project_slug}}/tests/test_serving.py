@@ -296,6 +296,36 @@ def test_a_model_failing_its_self_check_is_never_ready(
         running.stop()
 
 
+def _truncated(directory: Path) -> None:
+    text = (directory / "metadata.json").read_text()
+    (directory / "metadata.json").write_text(text[: len(text) // 2])
+
+
+def _missing(directory: Path) -> None:
+    (directory / "metadata.json").unlink()
+
+
+@pytest.mark.parametrize(("damage", "reason"), [(_truncated, "cannot read the model"), (_missing, "metadata.json")])
+def test_an_unreadable_model_keeps_the_process_up_and_says_why(
+    trained: Workspace, tmp_path: Path, damage: Any, reason: str
+) -> None:
+    directory = model_dir(trained, tmp_path / "model")
+    damage(directory)
+    running = Server(directory, **LIMITS)
+    try:
+        status, body = running.wait_checked()
+        assert status == 503
+        assert reason in body["error"], body
+        assert running.request("GET", "/healthz")[0] == 200
+        record = dict(trained.read_json("metadata")["golden"][0]["inputs"])
+        status, _, body = running.request("POST", "/predict", {"instances": [record]})
+        assert status == 503
+        assert reason in body["error"], body
+        assert running.request("GET", "/metadata")[2]["version"] == "unavailable"
+    finally:
+        running.stop()
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Settings and the command line
 # --------------------------------------------------------------------------------------------------------------------
@@ -313,6 +343,13 @@ def test_a_model_failing_its_self_check_is_never_ready(
         ({"CHALLENGER_WEIGHT": "half"}, "CHALLENGER_WEIGHT"),
         ({"ADMIN_PORT": "-1"}, "ADMIN_PORT"),
         ({"SHUTDOWN_GRACE": "x"}, "SHUTDOWN_GRACE"),
+        ({"MAX_URL_BYTES": "10"}, "MAX_URL_BYTES"),
+        ({"MAX_HEADER_BYTES": "big"}, "MAX_HEADER_BYTES"),
+        ({"MAX_HEADERS": "1"}, "MAX_HEADERS"),
+        ({"MAX_CONNECTIONS": "0"}, "MAX_CONNECTIONS"),
+        ({"HEADER_TIMEOUT_SECONDS": "0"}, "HEADER_TIMEOUT_SECONDS"),
+        ({"BODY_TIMEOUT_SECONDS": "soon"}, "BODY_TIMEOUT_SECONDS"),
+        ({"KEEPALIVE_TIMEOUT_SECONDS": "-1"}, "KEEPALIVE_TIMEOUT_SECONDS"),
     ],
 )
 def test_invalid_settings_name_the_variable(env: dict[str, str], name: str) -> None:
@@ -330,6 +367,11 @@ def test_defaults() -> None:
         1 << 20,
         1000,
     )
+    limits = (settings.max_url_bytes, settings.max_header_bytes, settings.max_headers, settings.max_connections)
+    assert limits == (8192, 16384, 100, 1024)
+    timeouts = (settings.header_timeout, settings.body_timeout, settings.keepalive_timeout)
+    assert timeouts == (10.0, 30.0, 75.0)
+    assert Settings.from_env({"KEEPALIVE_TIMEOUT_SECONDS": "0.5"}).keepalive_timeout == 0.5
 
 
 def test_the_serve_path_imports_only_the_serving_runtime() -> None:
