@@ -8,6 +8,7 @@ are built from the project's schema and a real exported model, so they hold for 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 import struct
@@ -21,6 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import PACKAGE, Server, Workspace, model_dir, ready_server
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from {{ cookiecutter.package_name }} import export
 from {{ cookiecutter.package_name }}.features import model_inputs
@@ -457,6 +460,64 @@ def test_refused_requests_get_a_4xx_naming_the_problem(server: Server, schema: S
         assert got < 500, f"{case}: {got} {body}"
     assert not failures, "\n".join(failures)
     assert server.request("POST", INFER, widened(good_request(server, schema), MAX_BATCH))[0] == 200
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=6,
+)
+
+
+def nodes(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The path of every value in a JSON document."""
+    yield path
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        yield from nodes(child, (*path, key))
+
+
+@st.composite
+def mutated(draw: st.DrawFn, request: dict[str, Any]) -> bytes:
+    """A valid request with one to three values replaced or removed, sometimes followed by stray bytes."""
+    document = copy.deepcopy(request)
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from([p for p in nodes(document) if p]))
+        parent = document
+        for key in path[:-1]:
+            parent = parent[key]
+        if draw(st.booleans()):
+            parent[path[-1]] = draw(JSON_VALUES)
+        else:
+            del parent[path[-1]]
+    tail = draw(st.binary(max_size=12)) if draw(st.integers(0, 4)) == 0 else b""
+    return json.dumps(document).encode() + tail
+
+
+def test_mutated_requests_never_get_a_5xx(server: Server, schema: Schema) -> None:
+    golden = server.server.router.champion.model.golden
+    request = v2_request(
+        [s["inputs"] for s in golden[:2]], schema, id="fuzz", outputs=[{"name": outputs_of(schema)[0]}]
+    )
+    statuses: Counter[int] = Counter()
+
+    @settings(max_examples=400, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(mutated(request))
+    def check(body: bytes) -> None:
+        status, _, answer = server.request("POST", INFER, body, {"Content-Type": "application/json"})
+        statuses[status] += 1
+        assert status < 500, (status, answer, body)
+        assert isinstance(answer, dict), answer
+        if status == 200:
+            assert all(len(o["data"]) == int(np.prod(o["shape"])) for o in answer["outputs"]), answer
+        else:
+            assert isinstance(answer.get("error"), str), answer
+            assert answer["error"], answer
+
+    check()
+    assert statuses[400] > 200, statuses
+    assert server.request("GET", "/v2/health/ready")[0] == 200
+    assert metric(server, "model_errors_total", kind="server") == 0
 
 
 def test_a_model_failing_its_self_check_is_not_ready(trained: Workspace, schema: Schema, tmp_path: Path) -> None:

@@ -55,15 +55,8 @@ NUMERIC = frozenset(BINARY_DTYPES) - {"BOOL"}
 INTEGER = frozenset(d for d in NUMERIC if "INT" in d)
 KEYS = ("id", "parameters", "inputs", "outputs", "model_name", "model_version")
 """Top-level keys of a request (``model_name`` and ``model_version``, which the KServe SDK adds, are ignored)."""
+KNOWN_KEYS = frozenset(KEYS)
 UNSUPPORTED = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """One input: its datatype and its values, one per instance."""
-
-    datatype: str
-    values: list[Any]
 
 
 @dataclass(frozen=True)
@@ -76,15 +69,18 @@ class Output:
 
 @dataclass(frozen=True)
 class Inference:
-    """A decoded inference request, not yet checked against a model."""
+    """A decoded inference request, not yet checked against a model: each input's datatype and values by name."""
 
     id: str | None
-    inputs: dict[str, Tensor]
+    datatypes: dict[str, str]
+    values: dict[str, list[Any]]
     outputs: list[Output] | None
 
 
-def _parameters(where: str, holder: dict[str, Any], content_types: tuple[str, ...]) -> dict[str, Any]:
-    parameters = holder.get("parameters") or {}
+def _parameters(where: str, parameters: Any, content_types: tuple[str, ...]) -> dict[str, Any]:
+    """A ``parameters`` object (``{}`` when absent), checked for what this server does not do."""
+    if parameters is None:
+        return {}
     if type(parameters) is not dict:
         raise RequestError(f"{where}: 'parameters' must be an object")
     shared = [key for key in UNSUPPORTED if key in parameters]
@@ -176,9 +172,8 @@ def _from_bytes(name: str, datatype: str, raw: bytes, size: int) -> list[Any]:
     return texts
 
 
-def _values(name: str, tensor: dict[str, Any], datatype: str, size: int) -> list[Any]:
+def _values(name: str, data: Any, datatype: str, size: int) -> list[Any]:
     """The values of a tensor sent in JSON, flattened."""
-    data = tensor.get("data")
     if type(data) is not list:
         raise RequestError(f"input {name!r}: 'data' must be a list of values (or use binary_data_size)")
     if data and type(data[0]) is list:  # the natural [n, 1] layout
@@ -190,7 +185,8 @@ def _values(name: str, tensor: dict[str, Any], datatype: str, size: int) -> list
     if datatype in INTEGER and not all(type(v) is int or v is None for v in data):
         index, value = next((i, v) for i, v in enumerate(data) if not (type(v) is int or v is None))
         raise RequestError(f"instance {index}: input {name!r} is {datatype} but holds {value!r:.40}")
-    return data
+    values: list[Any] = data
+    return values
 
 
 def read(body: bytes) -> Inference:
@@ -198,49 +194,60 @@ def read(body: bytes) -> Inference:
     document, binary = _binary(*_document(body), body)
     if type(document) is not dict:
         raise RequestError("the request must be a JSON object with 'inputs', one tensor per feature")
-    unknown = sorted(set(document) - set(KEYS))
-    if unknown:
+    if not document.keys() <= KNOWN_KEYS:
+        unknown = sorted(set(document) - KNOWN_KEYS)
         raise RequestError(f"unexpected top-level keys {unknown}: send {', '.join(KEYS[:4])}")
     request_id = document.get("id")
     if request_id is not None and type(request_id) is not str:
         raise RequestError(f"'id' must be a string, got {type(request_id).__name__}")
-    _parameters("the request", document, ("pd",))
+    _parameters("the request", document.get("parameters"), ("pd",))
     tensors = document.get("inputs")
     if type(tensors) is not list or not tensors:
         raise RequestError("'inputs' must be a non-empty list of tensors, one per feature")
-    inputs: dict[str, Tensor] = {}
-    sizes: dict[str, int] = {}
+    datatypes: dict[str, str] = {}
+    values: dict[str, list[Any]] = {}
+    first: tuple[str, int] | None = None
     for tensor in tensors:
         name = tensor.get("name") if type(tensor) is dict else None
         if type(name) is not str:
             raise RequestError("every input must be an object with a 'name', 'datatype', 'shape' and 'data'")
-        if name in inputs:
+        if name in datatypes:
             raise RequestError(f"input {name!r} is sent more than once")
         datatype = tensor.get("datatype")
-        if datatype not in DATATYPES:
+        if type(datatype) is not str or datatype not in DATATYPES:
             raise RequestError(f"input {name!r}: unknown datatype {datatype!r:.40}")
-        size = _shape(name, tensor.get("shape"))
-        length = _parameters(f"input {name!r}", tensor, ("np", "str")).get("binary_data_size")
+        shape = tensor.get("shape")
+        ok = type(shape) is list and len(shape) == 1 and type(shape[0]) is int and shape[0] >= 0
+        size = shape[0] if ok else _shape(name, shape)
+        parameters = tensor.get("parameters")
+        length = (
+            _parameters(f"input {name!r}", parameters, ("np", "str")).get("binary_data_size") if parameters else None
+        )
         if length is None:
-            values = _values(name, tensor, datatype, size)
+            data = tensor.get("data")
+            flat = type(data) is list and len(data) == size and (not data or type(data[0]) is not list)
+            values[name] = data if flat and datatype not in INTEGER else _values(name, data, datatype, size)
         else:
-            values, binary = _from_bytes(name, datatype, binary[:length], size), binary[length:]
-        inputs[name], sizes[name] = Tensor(datatype, values), size
+            values[name], binary = _from_bytes(name, datatype, binary[:length], size), binary[length:]
+        datatypes[name] = datatype
+        if first is None:
+            first = name, size
+        elif size != first[1]:
+            raise RequestError(
+                f"the inputs have different numbers of instances: {first[0]!r} {first[1]}, {name!r} {size}"
+            )
     if binary:
         raise RequestError(f"{len(binary)} bytes of binary data follow the inputs' binary_data_size")
-    if len(set(sizes.values())) > 1:
-        raise RequestError(f"the inputs have different numbers of instances: {sizes}")
-    return Inference(request_id or None, inputs, _requested(document.get("outputs")))
+    outputs = document.get("outputs")
+    return Inference(request_id or None, datatypes, values, None if outputs is None else _requested(outputs))
 
 
-def _requested(outputs: Any) -> list[Output] | None:
-    if outputs is None:
-        return None
+def _requested(outputs: Any) -> list[Output]:
     if type(outputs) is not list or not all(type(o) is dict and type(o.get("name")) is str for o in outputs):
         raise RequestError("'outputs' must be a list of objects with a 'name'")
     requested = []
     for output in outputs:
-        top = _parameters(f"output {output['name']!r}", output, ()).get("classification", 0)
+        top = _parameters(f"output {output['name']!r}", output.get("parameters"), ()).get("classification", 0)
         if type(top) is not int or top < 0:
             raise RequestError(f"output {output['name']!r}: 'classification' must be a number of classes")
         requested.append(Output(output["name"], top))
@@ -249,20 +256,22 @@ def _requested(outputs: Any) -> list[Output] | None:
 
 def columns(request: Inference, model: Model) -> list[list[Any]]:
     """The values of every feature of ``model``, in its input order; the inputs must be its features exactly."""
-    inputs = request.inputs
-    missing = [name for name in model.names if name not in inputs]
+    datatypes = request.datatypes
+    missing = [name for name in model.names if name not in datatypes]
     if missing:
         raise RequestError(f"the request is missing inputs {missing}: send one input per feature")
-    if len(inputs) != len(model.names):
-        unknown = sorted(set(inputs) - set(model.names))
+    if len(datatypes) != len(model.names):
+        unknown = sorted(set(datatypes) - set(model.names))
         raise RequestError(f"unknown inputs {unknown}: this model's inputs are {', '.join(model.names)}")
     for feature in model.inputs:
-        datatype = inputs[feature.name].datatype
-        if feature.numeric and datatype not in NUMERIC:
-            raise RequestError(f"input {feature.name!r} is a number: send a numeric datatype (FP32…), not {datatype}")
-        if not feature.numeric and datatype != "BYTES":
+        datatype = datatypes[feature.name]
+        if datatype == "BYTES" if feature.type == "category" else datatype in NUMERIC:
+            continue
+        if feature.type == "category":
             raise RequestError(f"input {feature.name!r} is a category: send datatype BYTES, not {datatype}")
-    return [inputs[name].values for name in model.names]
+        raise RequestError(f"input {feature.name!r} is a number: send a numeric datatype (FP32…), not {datatype}")
+    values = request.values
+    return [values[name] for name in model.names]
 
 
 def records(names: list[str], columns: list[list[Any]]) -> list[dict[str, Any]]:
