@@ -39,9 +39,9 @@ from {{ cookiecutter.package_name }}.config import Params, load_params
 from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.io import md5
 from {{ cookiecutter.package_name }}.schema import Schema, load_schema
-from {{ cookiecutter.package_name }}.serving.model import UnavailableModel
 from {{ cookiecutter.package_name }}.serving.server import ModelServer
 from {{ cookiecutter.package_name }}.serving.settings import Settings
+from {{ cookiecutter.package_name }}.serving.unavailable import UnavailableModel
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT = Path(__file__).resolve().parents[1]

@@ -214,7 +214,8 @@ def test_selectors_and_the_autoscaler_find_the_pods(env: str) -> None:
 # pkg/prometheus/promcfg.go generatePodMonitorConfig): namespace, container, pod, job and, with `port`, endpoint.
 OPERATOR_TARGET_LABELS = {"namespace", "container", "pod", "job", "endpoint"}
 SCRAPE_LABELS = {"namespace": "ns", "rollouts_pod_template_hash": "canary"}  # as the Rollout's args fill them in
-PREDICTION_ENDPOINTS = {"/predict"}  # the routes whose errors and latency judge a canary
+# The routes whose errors and latency judge a canary: /predict and the Open Inference Protocol's infer routes.
+PREDICTION_ENDPOINTS = {"/predict", "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"}
 # The selector matchers of PromQL (fully anchored regular expressions) and the tokens of Argo Rollouts' conditions
 # (expr) this test evaluates: argo-rollouts v1.9.1 utils/evaluate/evaluate.go gives them `result`, `isNaN`, `isInf`.
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
@@ -261,7 +262,7 @@ def exposition_after_every_route() -> list[tuple[str, dict[str, str]]]:
     app = App(settings, None)  # no router: counting a request needs no model
     admin = AdminApp(settings, None, app.metrics)
     for routes in (app.routes, admin.routes):
-        for path in [*routes.table, "/no/such/route"]:
+        for path in [*routes.table, *routes.templates, "/no/such/route"]:
             for status in (200, 500):
                 request = Request("GET", path, b"", "test", None)
                 request.version = "1"

@@ -1,7 +1,8 @@
 """The prediction API, independent of the transport.
 
 ``POST /predict``, ``GET /healthz``, ``GET /readyz``, ``GET /metadata``, ``GET /metrics`` (Prometheus) and
-``GET /openapi.json``, around the router of models, the metrics and the prediction log.
+``GET /openapi.json``, around the router of models, the metrics and the prediction log; the Open Inference Protocol's
+``/v2`` routes (``v2``) beside them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from {{ cookiecutter.package_name }}.serving.prediction_log import PredictionLog
 from {{ cookiecutter.package_name }}.serving.router import Router
 from {{ cookiecutter.package_name }}.serving.routes import JSON, Request, Response, Routes, decode, json_response
 from {{ cookiecutter.package_name }}.serving.settings import Settings
+from {{ cookiecutter.package_name }}.serving.v2 import V2
 
 PACKAGE = __name__.split(".", 1)[0]
 
@@ -45,6 +47,7 @@ class App:
             "/metrics": {"GET": self.prometheus},
             "/openapi.json": {"GET": self.openapi},
         }
+        V2(self).register(self.routes)
         self._documents: dict[tuple[str, int], bytes] = {}
         directory = settings.prediction_log_dir
         self.prediction_log = (
@@ -113,7 +116,7 @@ class App:
 
     def metadata(self, request: Request) -> Response:
         """``GET /metadata``: the champion's metadata and the other models being served."""
-        return 200, JSON, self._document("metadata", self._metadata)
+        return 200, JSON, self.cached("metadata", self._metadata)
 
     def prometheus(self, request: Request) -> Response:
         """``GET /metrics``."""
@@ -124,9 +127,9 @@ class App:
 
     def openapi(self, request: Request) -> Response:
         """``GET /openapi.json``."""
-        return 200, JSON, self._document("openapi", lambda: openapi.document(self.router.champion.model))
+        return 200, JSON, self.cached("openapi", lambda: openapi.document(self.router.champion.model))
 
-    def _document(self, name: str, build: Callable[[], Any]) -> bytes:
+    def cached(self, name: str, build: Callable[[], Any]) -> bytes:
         """A JSON document about the served models, rebuilt only when they change."""
         key = (name, hash(tuple(sorted((r, id(m)) for r, m in self.router.roles().items()))))
         if key not in self._documents:

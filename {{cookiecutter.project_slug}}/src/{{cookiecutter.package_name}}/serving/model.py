@@ -6,6 +6,9 @@ Request bodies are JSON in one of two shapes, with at most ``MAX_BATCH`` instanc
 * rows: ``{"columns": ["feature", ...], "rows": [[value, ...], ...]}``; without ``columns`` the values follow the
   metadata's input order.
 
+The Open Inference Protocol (``v2``) brings one list of values per feature instead: ``columns`` validates those with
+the same rules.
+
 Validation rules (each failure is a ``RequestError``, a 400 naming the instance and the feature):
 
 * numeric features (``integer``, ``number``) take JSON numbers (not booleans, not strings); ``integer`` features
@@ -292,6 +295,26 @@ class Model:
         position = [columns.index(name) for name in names]
         return [[row[k] for k in position] for row in rows]
 
+    def columns(self, columns: list[list[Any]]) -> Batch:
+        """Validate one list of values per input feature, in the metadata's order, and build the ONNX feeds.
+
+        The rules of ``parse``, for requests that bring features as columns (all of one length).
+        """
+        size = len(columns[0]) if columns else 0
+        self._check_size(size)
+        feeds: dict[str, np.ndarray] = {}
+        if self.numeric_at:
+            feeds[NUMERIC_INPUT] = self._numbers([columns[k] for k in self.numeric_at], by_column=True)
+        unknown: dict[str, int] = {}
+        for k in self.category_at:
+            feature = self.inputs[k]
+            checked = [_text(feature, value, index) for index, value in enumerate(columns[k])]
+            feeds[feature.name] = np.array([text for text, _ in checked], dtype=object).reshape(-1, 1)
+            misses = sum(not known for _, known in checked)
+            if misses:
+                unknown[feature.name] = misses
+        return Batch(feeds, size, unknown)
+
     def _batch(self, rows: list[list[Any]]) -> Batch:
         """Validate the values of rows in input order and build the ONNX feeds."""
         feeds: dict[str, np.ndarray] = {}
@@ -312,71 +335,61 @@ class Model:
                 unknown[feature.name] = misses
         return Batch(feeds, len(rows), unknown)
 
-    def _numbers(self, rows: list[list[Any]]) -> np.ndarray:
-        """The numeric features as ``float32[n, k]``.
+    def _numbers(self, values: list[list[Any]], *, by_column: bool = False) -> np.ndarray:
+        """The numeric features, given as rows (or as columns), as ``float32[n, k]``.
 
         One numpy conversion when every value is a valid number; a value-by-value check, which names the first bad
         value, otherwise.
         """
-        if {type(v) for row in rows for v in row} <= NUMBER_TYPES:
+        if {type(v) for row in values for v in row} <= NUMBER_TYPES:
             with contextlib.suppress(OverflowError):  # an integer beyond any float: the slow path names it
                 whole = self.integer_at
-                if max(map(abs, itertools.chain.from_iterable(rows))) <= FLOAT32_MAX and (  # false with NaN too
-                    not whole or all(float(row[k]).is_integer() for row in rows for k in whole)  # before float32 rounds
+                if max(map(abs, itertools.chain.from_iterable(values))) <= FLOAT32_MAX and (  # false with NaN too
+                    not whole  # whole numbers are checked before float32 rounds them
+                    or (
+                        all(float(v).is_integer() for k in whole for v in values[k])
+                        if by_column
+                        else all(float(row[k]).is_integer() for row in values for k in whole)
+                    )
                 ):
-                    return np.array(rows, dtype=np.float32)
+                    array = np.array(values, dtype=np.float32)
+                    return np.ascontiguousarray(array.T) if by_column else array
         features = [self.inputs[k] for k in self.numeric_at]
-        checked = [[_number(f, v, index) for f, v in zip(features, row, strict=True)] for index, row in enumerate(rows)]
+        if by_column:
+            pairs = zip(features, values, strict=True)
+            checked = [[_number(f, v, index) for index, v in enumerate(column)] for f, column in pairs]
+            return np.ascontiguousarray(np.array(checked, dtype=np.float32).T)
+        rows = enumerate(values)
+        checked = [[_number(f, v, index) for f, v in zip(features, row, strict=True)] for index, row in rows]
         return np.array(checked, dtype=np.float32)
 
     def predict(self, batch: Batch) -> list[dict[str, Any]]:
         """Run the model on a validated batch: ``{"label", "probabilities"}`` or ``{"value"}`` per instance."""
+        return self.predictions(*self.infer(batch))
+
+    def infer(self, batch: Batch) -> tuple[list[str] | None, list[list[float]]]:
+        """Run the model on a validated batch: its labels (or None) and a row of numbers per instance, all finite.
+
+        The labels and a row of probabilities per instance for classification; None and rows of one value for
+        regression.
+        """
         if self._run is None:
             raise RequestError(f"the model is not ready: {self.reason}", status=503)
         outputs = self._run(self.output_names, batch.feeds, None)
         if self.task == "classification":
-            classes, rows = self.classes, outputs[1].tolist()
+            rows: list[list[float]] = outputs[1].tolist()
             _check_finite(rows)
+            return outputs[0].ravel().tolist(), rows
+        rows = outputs[0].tolist()
+        _check_finite(rows)
+        return None, rows
+
+    def predictions(self, labels: list[str] | None, rows: list[list[float]]) -> list[dict[str, Any]]:
+        """The outputs of ``infer`` as ``/predict`` answers them, one object per instance."""
+        if labels is not None:
+            classes = self.classes
             return [
                 {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
-                for label, row in zip(outputs[0].ravel().tolist(), rows, strict=True)
+                for label, row in zip(labels, rows, strict=True)
             ]
-        values = outputs[0].tolist()
-        _check_finite(values)
-        return [{"value": value} for (value,) in values]
-
-
-class UnavailableModel(Model):
-    """A model directory the server could not read: never ready, with the reason.
-
-    The process stays up: ``/healthz`` answers, ``/readyz`` and predictions answer 503 naming the problem.
-    """
-
-    def __init__(self, model_dir: Path, max_batch: int, reason: str) -> None:
-        """A model with no inputs and no session; ``reason`` says why."""
-        self.model_bytes = b""
-        self.metadata = {}
-        self.task = "classification"
-        self.classes = []
-        self.inputs = []
-        self.golden = []
-        self.version = "unavailable"
-        self.names = []
-        self.numeric_at, self.category_at, self.integer_at = [], [], []
-        self.output_names = []
-        self.max_batch = max_batch
-        self.session = None
-        self._run = None
-        self.ready, self.reason = False, reason
-
-    def self_check(self) -> bool:
-        """Nothing to check: it stays unavailable."""
-        return False
-
-    @classmethod
-    def instead_of(cls, model_dir: Path, max_batch: int) -> Model:
-        """The model in ``model_dir``, or an unavailable one saying why it cannot be read."""
-        try:
-            return Model(model_dir, max_batch)
-        except ModelError as exc:
-            return cls(model_dir, max_batch, str(exc))
+        return [{"value": value} for (value,) in rows]

@@ -16,8 +16,8 @@ server is writing:
   ``request_id`` is the one the response carries (the client's ``X-Request-ID`` or one the server made up) and
   ``index`` the instance's position in the request, so labels that arrive later join on ``(request_id, index)``;
   ``model_version`` is the model that answered (in an A/B split, the challenger for its share; a shadow challenger is
-  never logged); ``inputs`` is the instance as the client sent it (a ``rows`` request is logged as records by feature
-  name) and ``prediction`` is exactly what the response holds for it;
+  never logged); ``inputs`` is the instance as the client sent it (a ``rows`` request, and a v2 ``infer`` request, is
+  logged as records by feature name) and ``prediction`` is what ``/predict`` answers for it;
 * a process killed while writing may leave a partial last line: readers skip it. Lines reach the operating system
   within ``FLUSH_SECONDS``; nothing is fsynced.
 

@@ -1,6 +1,9 @@
 """What every route shares, whatever carries it: the request, the response, the route table, JSON in and out.
 
-The route table handles errors and metrics for every request. Every error is ``{"error": "..."}``.
+The route table handles errors and metrics for every request. Every error is ``{"error": "..."}``. Routes are exact
+paths (one dictionary look-up: ``/predict``) or templates with ``{parameter}`` segments (``/v2/models/{name}/infer``),
+tried only when no exact path matches; the metrics name a templated route by its template, so the number of series
+stays bounded whatever paths clients send.
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ def decode(body: bytes) -> Any:
 
 
 class Request:
-    """One parsed request; ``version`` is set by the handler to the model version that answered."""
+    """One parsed request; ``version`` is set by the handler to the model version that answered.
 
-    __slots__ = ("body", "method", "path", "request_id", "route_key", "version")
+    A request routed by a template has the template in ``route`` and the values of its parameters in ``params``.
+    """
+
+    __slots__ = ("body", "method", "params", "path", "request_id", "route", "route_key", "version")
 
     def __init__(self, method: str, path: str, body: bytes, request_id: str, route_key: str | None) -> None:
         """Keep what the handlers need."""
@@ -53,6 +59,11 @@ class Request:
         self.request_id = request_id
         self.route_key = route_key
         self.version: str | None = None
+        self.route: str | None = None
+        self.params: tuple[str, ...] = ()
+
+
+Pattern = tuple[tuple[str | None, ...], str]  # the template's segments (None for a parameter), the template
 
 
 class Routes:
@@ -63,12 +74,44 @@ class Routes:
         self.metrics = metrics
         self.default_version = default_version
         self.table: dict[str, dict[str, Handler]] = {}
+        self.templates: dict[str, dict[str, Handler]] = {}
+        self.patterns: dict[int, list[Pattern]] = {}  # by number of segments
+
+    def add(self, route: str, methods: dict[str, Handler]) -> None:
+        """Route an exact path, or a template whose ``{parameter}`` segments match any non-empty segment."""
+        if "{" not in route:
+            self.table[route] = methods
+            return
+        segments = tuple(None if s.startswith("{") and s.endswith("}") else s for s in route.split("/"))
+        self.patterns.setdefault(len(segments), []).append((segments, route))
+        self.templates[route] = methods
+
+    def match(self, path: str) -> tuple[str, tuple[str, ...]] | None:
+        """The template matching ``path`` and its parameters' values, or None."""
+        candidates = self.patterns.get(path.count("/") + 1)
+        if not candidates:  # most unknown paths: no list of segments is made
+            return None
+        segments = path.split("/")
+        for pattern, route in candidates:
+            params = []
+            for want, got in zip(pattern, segments, strict=True):
+                if want is None and got:
+                    params.append(got)
+                elif want != got:
+                    break
+            else:
+                return route, tuple(params)
+        return None
 
     def dispatch(self, request: Request) -> Response | Awaitable[Response]:
         """The handler's response (or awaitable) for ``request``, or the 404/405."""
         methods = self.table.get(request.path)
         if methods is None:
-            return error(404, f"no route {request.path}: see /openapi.json")
+            found = self.match(request.path) if self.patterns else None
+            if found is None:
+                return error(404, f"no route {request.path}: see /openapi.json")
+            request.route, request.params = found
+            methods = self.templates[request.route]
         handler = methods.get(request.method)
         if handler is None and request.method == "HEAD":  # the transport sends the head of GET's answer
             handler = methods.get("GET")
@@ -84,7 +127,8 @@ class Routes:
 
     def count(self, request: Request, status: int, seconds: float) -> None:
         """Record an answered request in the metrics (and the debug log)."""
-        endpoint = request.path if request.path in self.table else "other"
+        path = request.path
+        endpoint = request.route or (path if path in self.table else self.endpoint(path))
         version = request.version or self.default_version()
         if status >= 400:
             kind = "client" if status < 500 else ("not_ready" if status == 503 else "server")
@@ -100,3 +144,10 @@ class Routes:
                 "duration_ms": round(seconds * 1000, 3),
             }
             log.debug("request", extra={"fields": fields})
+
+    def endpoint(self, path: str) -> str:
+        """The metrics' name of the route of ``path``: the path, the template it matches, or ``other``."""
+        if path in self.table:
+            return path
+        found = self.match(path) if self.patterns else None
+        return "other" if found is None else found[0]

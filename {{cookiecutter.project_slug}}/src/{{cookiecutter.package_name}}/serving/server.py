@@ -20,11 +20,12 @@ from {{ cookiecutter.package_name }}.serving.admin import AdminApp, load_checked
 from {{ cookiecutter.package_name }}.serving.app import App
 from {{ cookiecutter.package_name }}.serving.limits import Limits
 from {{ cookiecutter.package_name }}.serving.logs import configure_logging, log
-from {{ cookiecutter.package_name }}.serving.model import Model, RequestError, UnavailableModel
+from {{ cookiecutter.package_name }}.serving.model import Model, RequestError
 from {{ cookiecutter.package_name }}.serving.protocol import HttpProtocol
 from {{ cookiecutter.package_name }}.serving.router import Loaded, Router
 from {{ cookiecutter.package_name }}.serving.routes import Routes
 from {{ cookiecutter.package_name }}.serving.settings import Settings
+from {{ cookiecutter.package_name }}.serving.unavailable import UnavailableModel
 from {{ cookiecutter.package_name }}.serving.writer import Writer
 
 
