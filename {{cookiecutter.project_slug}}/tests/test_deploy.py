@@ -462,8 +462,9 @@ def test_promote_and_rollback_change_what_renders(tmp_path: Path) -> None:
         return container["image"], template["metadata"]["annotations"]["model-version"]
 
     for digest, version in ((first, "1"), (second, "2")):
-        for env in ENVIRONMENTS:
-            repo.ok("promote", "--env", env, "--digest", digest, *(["--model-version", version] if env == "dev" else []))
+        repo.ok("promote", "--env", "dev", "--digest", digest, "--model-version", version)
+        for env in ENVIRONMENTS[1:]:
+            repo.ok("promote", "--env", env, "--digest", digest)  # the model version comes along
         assert {running(env) for env in ENVIRONMENTS} == {(f"{IMAGE_NAME}@{digest}", version)}
     repo.ok("rollback", "--env", "prod")
     assert running("prod") == (f"{IMAGE_NAME}@{first}", "1")
