@@ -23,7 +23,9 @@ from typing import Any
 
 from tools.vendor_argo_schemas import PRUNED, crd_schema, write_schemas
 
-OUTPUT = Path(__file__).resolve().parents[1] / "{{cookiecutter.project_slug}}" / "tests" / "schemas" / "kserve-crds.json"
+OUTPUT = (
+    Path(__file__).resolve().parents[1] / "{{cookiecutter.project_slug}}" / "tests" / "schemas" / "kserve-crds.json"
+)
 REPOSITORY = "kserve/kserve"
 NEWEST = "v0.20.0"
 OLDEST = "v0.15.2"
