@@ -117,6 +117,22 @@ def track_with_dvc() -> None:
     (RAW.parent / ".gitignore").write_text(f"/{RAW.name}\n")
 
 
+# What only one deploy target uses: the Deployment path (deploy/base, prod's Argo Rollouts canary) or KServe's
+# InferenceService (deploy/kserve and its CRD schema, which test_deploy.py reads).
+ONLY_FOR = {
+    "kustomize": ("deploy/base", "deploy/overlays/prod/rollout.yaml", "deploy/overlays/prod/analysis-template.yaml"),
+    "kserve": ("deploy/kserve", "tests/schemas/kserve-crds.json"),
+}
+
+
+def remove(path: str) -> None:
+    """Remove a file or a folder, if it is there."""
+    if Path(path).is_dir():
+        shutil.rmtree(path)
+    else:
+        Path(path).unlink(missing_ok=True)
+
+
 def prune() -> None:
     """Remove what the answers turned off."""
     if not ANSWERS["include_deploy"]:
@@ -124,6 +140,11 @@ def prune() -> None:
         shutil.rmtree("tests/schemas", ignore_errors=True)  # the CRD schemas that test_deploy.py reads
         Path("scripts/cluster_secrets.py").unlink(missing_ok=True)  # the cluster's Secrets (make pull-secret, repo-secret)
         Path(".github/workflows/rollback.yml").unlink(missing_ok=True)  # it rolls back an overlay
+        return
+    for target, paths in ONLY_FOR.items():
+        if target != ANSWERS["deploy_target"]:
+            for path in paths:
+                remove(path)
 
 
 def init_git() -> None:

@@ -18,6 +18,7 @@ SUPPORTED_PYTHON = ("3.11", "3.12", "3.13")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
 TASKS = ("classification", "regression")
 FAMILIES = ("random_forest", "linear", "gradient_boosting")
+DEPLOY_TARGETS = ("kustomize", "kserve")
 REMOTE_SCHEMES = ("s3", "gs", "azure", "ssh", "hdfs", "webdav", "webdavs", "http", "https")
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "databricks", "postgresql", "mysql")
 # Names that would shadow the standard library or a dependency of the generated project.
@@ -65,11 +66,14 @@ def check_choices(a: dict[str, str]) -> list[str]:
     """Answers that must be one of a fixed set (also when passed with --no-input or extra context)."""
     errors = []
     for key, allowed in (("python_version", SUPPORTED_PYTHON), ("license", LICENSES), ("task", TASKS),
-                         ("model_family", FAMILIES)):
+                         ("model_family", FAMILIES), ("deploy_target", DEPLOY_TARGETS)):
         if a[key] not in allowed:
             errors.append(f"{key} {a[key]!r} is not supported; choose one of: {', '.join(allowed)}")
     if a["include_deploy"] not in ("True", "False"):
         errors.append(f"include_deploy {a['include_deploy']!r} must be yes or no")
+    elif a["include_deploy"] == "False" and a["deploy_target"] != DEPLOY_TARGETS[0]:
+        errors.append(f"deploy_target {a['deploy_target']!r} needs include_deploy=yes: without deploy files there is "
+                      "nothing to deploy")
     return errors
 
 

@@ -146,6 +146,55 @@ def test_deploy_folder_follows_the_answer(tmp_path: Path, include_deploy: str) -
     assert (project / "deploy").is_dir() == (include_deploy == "yes" and template_has_deploy)
 
 
+# What each deploy target keeps of the template's deploy files (and the CRD schema its tests validate against).
+ONLY_FOR_TARGET = {
+    "kustomize": {"deploy/base", "deploy/overlays/prod/rollout.yaml", "deploy/overlays/prod/analysis-template.yaml"},
+    "kserve": {"deploy/kserve", "tests/schemas/kserve-crds.json"},
+}
+
+
+@pytest.mark.parametrize("target", sorted(ONLY_FOR_TARGET))
+def test_deploy_files_follow_the_deploy_target(tmp_path: Path, target: str) -> None:
+    """One deploy path per project, with the same overlays, Argo CD Applications and promotion files either way."""
+    project = bake_into(tmp_path, deploy_target=target)
+    for owner, paths in ONLY_FOR_TARGET.items():
+        for path in paths:
+            assert (project / path).exists() == (owner == target), path
+    for env in ("dev", "staging", "prod"):
+        overlay = yaml.safe_load((project / "deploy" / "overlays" / env / "kustomization.yaml").read_text())
+        base = "../../kserve" if target == "kserve" else "../../base"
+        assert overlay["resources"][0] == base
+        (image,) = overlay["images"]  # what `promote` rewrites: the same on either path
+        assert image["name"] == "model-server" and image["digest"] == "sha256:" + "0" * 64
+        assert overlay["commonAnnotations"] == {"model-version": "none"}
+        application = yaml.safe_load((project / "deploy" / "argocd" / f"{env}.yaml").read_text())
+        assert application["spec"]["source"]["path"] == f"deploy/overlays/{env}"
+        assert ("ignoreDifferences" in application["spec"]) == (target == "kserve")
+    workflows = {p.name for p in (project / ".github" / "workflows").glob("*.yml")}
+    assert {"release.yml", "rollback.yml"} <= workflows
+
+
+def test_the_kserve_pod_is_the_deployments_pod(tmp_path: Path) -> None:
+    """deploy/kserve's InferenceService runs the pod deploy/base's Deployment runs: same security context, probes,
+    resources, environment, port and shutdown; only the container's name is KServe's."""
+    kustomize = bake_into(tmp_path / "kustomize")
+    kserve = bake_into(tmp_path / "kserve", deploy_target="kserve")
+    deployment = yaml.safe_load((kustomize / "deploy" / "base" / "deployment.yaml").read_text())
+    service = yaml.safe_load((kserve / "deploy" / "kserve" / "inferenceservice.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    predictor = service["spec"]["predictor"]
+    (container,) = pod.pop("containers")
+    (kserve_container,) = predictor.pop("containers")
+    assert pod.items() <= predictor.items(), "the pod-level settings (security, account, grace period) differ"
+    assert kserve_container.pop("name") == "kserve-container"
+    container.pop("name")
+    for port in kserve_container["ports"]:
+        assert port.pop("protocol", "TCP") == "TCP"
+    assert kserve_container == container
+    strategy = {"type": "RollingUpdate", "rollingUpdate": deployment["spec"]["strategy"]["rollingUpdate"]}
+    assert predictor["deploymentStrategy"] == strategy
+
+
 def test_special_characters_in_free_text_answers_render_valid_files(tmp_path: Path) -> None:
     """Quotes, apostrophes, backslashes and non-ASCII in the free-text answers must not break Python/TOML/YAML."""
     project = bake_into(

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 import re
 import shutil
 import signal
@@ -33,6 +34,7 @@ from conftest import UV, UV_RUN, Steps, bake_into, free_port, project_env, run, 
 pytestmark = pytest.mark.slow
 
 SUITE = "bookworm"  # Debian 12; its python3 is 3.11, the default python_version answer
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())  # Debian's name
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 BASE_REPOSITORY = "localhost/template-test-base"
 # The host's CA bundle goes into the base: pip and uv inside the build reach PyPI through whatever the host trusts.
@@ -48,15 +50,15 @@ MAX_VENV_MB = 200  # the runtime environment (/opt/venv), the issue's budget
 TEST_ROWS = 64
 
 BASE_SCRIPT = r"""
-ctr=$(buildah from scratch)
+ctr=$(buildah from --arch "$ARCH" scratch)
 trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 root=$(buildah mount "$ctr")
-debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR"
+debootstrap --arch="$ARCH" --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR"
 if [ -f "$HOST_CA" ]; then cp "$HOST_CA" "$root/etc/ssl/certs/ca-certificates.crt"; fi
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
     "$root"/usr/share/doc "$root"/usr/share/man "$root"/usr/share/info "$root"/usr/share/locale
 buildah umount "$ctr"
-buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+buildah config --os linux --arch "$ARCH" --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --cmd python3 "$ctr"
 buildah commit --quiet --rm "$ctr" "$NAME"
 """
@@ -141,7 +143,14 @@ class BaseImage:
 
 @pytest.fixture(scope="session")
 def base_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaseImage]:
-    """Debian bookworm minbase with python3, as a buildah image; reused while its recipe is unchanged."""
+    """Debian bookworm minbase with python3 for the host's architecture, as a buildah image; reused while its recipe
+    is unchanged."""
+    yield from make_base(tmp_path_factory, HOST_ARCH)
+
+
+def make_base(tmp_path_factory: pytest.TempPathFactory, arch: str) -> Iterator[BaseImage]:
+    """The base image for the Debian architecture ``arch``, made in the background (debootstrap; another
+    architecture than the host's runs its second stage under QEMU), or found in buildah's storage."""
     missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
     if missing:
         message = f"{' and '.join(missing)} not installed (.ci/run installs them)"
@@ -150,16 +159,18 @@ def base_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaseImage]:
         pytest.skip(message)
     mirror = debian_mirror()
     recipe = hashlib.sha256(
-        "\n".join([SUITE, mirror, *BASE_PACKAGES, BASE_SCRIPT]).encode()
+        "\n".join([SUITE, arch, mirror, *BASE_PACKAGES, BASE_SCRIPT]).encode()
         + (HOST_CA.read_bytes() if HOST_CA.is_file() else b"")
     ).hexdigest()[:12]
-    name = f"{BASE_REPOSITORY}:{SUITE}-{recipe}"
-    log = tmp_path_factory.mktemp("base-image") / "debootstrap.log"
+    name = f"{BASE_REPOSITORY}:{SUITE}-{arch}-{recipe}"
+    log = tmp_path_factory.mktemp(f"base-image-{arch}") / "debootstrap.log"
     if run([*BUILDAH, "inspect", "--type", "image", name], cwd=Path.cwd(), check=False).returncode == 0:
         yield BaseImage(name, None, log)
         return
-    env = project_env(PACKAGES=",".join(BASE_PACKAGES), SUITE=SUITE, MIRROR=mirror, HOST_CA=str(HOST_CA), NAME=name)
-    env_args = [f"{key}={env[key]}" for key in ("PACKAGES", "SUITE", "MIRROR", "HOST_CA", "NAME")]
+    env = project_env(
+        ARCH=arch, PACKAGES=",".join(BASE_PACKAGES), SUITE=SUITE, MIRROR=mirror, HOST_CA=str(HOST_CA), NAME=name
+    )
+    env_args = [f"{key}={env[key]}" for key in ("ARCH", "PACKAGES", "SUITE", "MIRROR", "HOST_CA", "NAME")]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*SUDO, "env", *env_args, "bash", "-euo", "pipefail", "-c", BASE_SCRIPT],

@@ -70,6 +70,13 @@ CASES: list[tuple[str, dict[str, str], CsvWriter | None, str]] = [
     ("unknown-task", {"task": "clustering"}, None, "clustering provided for choice variable task"),
     ("unknown-model-family", {"model_family": "xgboost"}, None, "xgboost provided for choice variable model_family"),
     ("unknown-license", {"license": "GPL-3.0"}, None, "GPL-3.0 provided for choice variable license"),
+    ("unknown-deploy-target", {"deploy_target": "helm"}, None, "helm provided for choice variable deploy_target"),
+    (
+        "kserve-without-deploy-files",
+        {"deploy_target": "kserve", "include_deploy": "no"},
+        None,
+        "deploy_target 'kserve' needs include_deploy=yes",
+    ),
     (
         "dataset-missing",
         {"dataset": "{inputs}/nowhere.csv", "target_column": "y"},

@@ -25,6 +25,7 @@ from gha.lab import PACKAGE, Lab, annotations, ok
 from gha.runner import JobResult, describe
 
 IMAGE = "ghcr.io/your-org/churn-model"
+PLATFORMS = ["linux/amd64", "linux/arm64"]  # what the release builds: one manifest list
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 RELEASE_JOBS = ("build", "promote-dev", "promote-staging", "promote-prod")
 APP = {"RELEASE_APP_CLIENT_ID": "Iv23liExample"}
@@ -210,8 +211,9 @@ def release_vars(staging_url: str, rollout_wait: str = "30", **more: str) -> dic
 def test_release_rerun_and_rollback(lab: Lab, staging_url: str) -> None:
     start = lab.github.sha()
 
-    # A release on a protected main, pushing with the release App's token; its build's push fails once, and
-    # "Re-run failed jobs" finishes it (the model metadata artifact is uploaded again under the attempt's name).
+    # A release on a protected main, pushing with the release App's token; its build's push (buildx pushes the
+    # manifest list as it builds it) fails once, and "Re-run failed jobs" finishes it (the model metadata artifact is
+    # uploaded again under the attempt's name).
     lab.env["LAB_FAIL_ONCE"] = "docker-push"
     try:
         release = lab.workflow("release.yml", "push", vars=release_vars(staging_url), secrets=APP_SECRETS)
@@ -219,7 +221,7 @@ def test_release_rerun_and_rollback(lab: Lab, staging_url: str) -> None:
     finally:
         del lab.env["LAB_FAIL_ONCE"]
     failed = first["build"].failed
-    assert failed and failed.name.startswith("Push it"), describe(first)  # pipefail: `make push-image | tee`
+    assert failed and failed.name.startswith("Build the image"), describe(first)  # pipefail: `make image | tee`
     assert all(first[j].skipped for j in RELEASE_JOBS[1:]) and lab.github.sha() == start
     first = release.rerun_failed()
     ok(first, *RELEASE_JOBS)
@@ -232,10 +234,16 @@ def test_release_rerun_and_rollback(lab: Lab, staging_url: str) -> None:
     digest = first["build"].outputs["digest"]
     assert DIGEST.match(digest) and first["build"].outputs["image"] == IMAGE
 
-    # Built once, pushed once (plus the failed try), and everything after names that one digest.
+    # Built once per attempt, for both platforms, by buildx with QEMU set up first; pushed once as one manifest list
+    # (plus the failed try), whose digest push-image read back and everything after names.
     docker = lab.github.calls("docker")
-    assert len([c for c in docker if c["argv"][0] == "build"]) == 2  # one per attempt of the build job
-    assert [c.get("digest") for c in docker if c["argv"][0] == "push" and not c.get("failed")] == [digest]
+    builds = [c for c in docker if c["argv"][:2] == ["buildx", "build"]]
+    assert len(builds) == 2 and not [c for c in docker if c["argv"][:1] in (["build"], ["push"])]
+    assert all(b["platforms"] == PLATFORMS and "--push" in b["argv"] for b in builds), builds
+    assert [b.get("digest") for b in builds if not b.get("failed")] == [digest]
+    assert any(c["argv"][:3] == ["buildx", "imagetools", "inspect"] for c in docker)
+    qemu = first["build"].step("docker/setup-qemu-action")
+    assert "arm64" in qemu.inputs["platforms"] and qemu.inputs["cache-image"] == "false"
     ref = f"{IMAGE}@{digest}"
     cosign = [c["argv"] for c in lab.github.calls("cosign")]
     assert ["sign", "--yes", ref] in cosign

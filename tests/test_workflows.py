@@ -22,12 +22,14 @@ PROJECT = ROOT / "{{cookiecutter.project_slug}}"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 # Generated variants whose workflows differ (deploy files decide the promotion jobs and the rollback workflow).
-# Every variant the end-to-end tests bake, plus answers the workflows render (registry, MLflow server).
+# Every variant the end-to-end tests bake, plus answers the workflows render (registry, MLflow server) and the KServe
+# deploy target (its promotions and rollbacks are the default path's: the same overlays' lines).
 VARIANTS = {v.id: v for v in E2E_VARIANTS} | {
     "custom-registry-and-mlflow": Variant(
         "custom-registry-and-mlflow",
         {"image_name": "registry.example.com:5000/team/churn", "mlflow_tracking_uri": "https://mlflow.example.com"},
-    )
+    ),
+    "kserve": Variant("kserve", {"deploy_target": "kserve"}),
 }
 GENERATED = ("ci.yml", "pr-training.yml", "pr-comment.yml", "release.yml", "monitor.yml")
 DEPLOY_JOBS = ("promote-dev", "promote-staging", "promote-prod")

@@ -7,7 +7,8 @@
   without ``overwrite: true``); ``run-id`` reads another run's;
 - ``actions/create-github-app-token``: an installation token of the lab's App, refused without ``private-key``;
 - ``actions/attest-build-provenance``: fails as GitHub does where the repository's plan lacks attestations;
-- setup actions (uv, cml, cosign, syft) are recorded with their inputs: the tools are already on PATH.
+- setup actions (uv, cml, cosign, syft, QEMU, buildx) are recorded with their inputs: the tools are already on PATH
+  (the ``docker`` recorder plays ``docker buildx``).
 
 Anything else is refused, so a new action in a workflow gets a player here before a test can pass.
 """
@@ -29,6 +30,8 @@ RECORDED = (
     "iterative/setup-cml",
     "sigstore/cosign-installer",
     "anchore/sbom-action/download-syft",
+    "docker/setup-qemu-action",
+    "docker/setup-buildx-action",
 )
 OUTPUTS = {"anchore/sbom-action/download-syft": {"cmd": "syft"}}
 

@@ -11,7 +11,8 @@ a JSON-lines log and answers as the real tool would, refusing what GitHub refuse
 - ``cml comment update`` fails, as CML 0.20 does, without a git remote or a ``--repo`` URL, and without a token;
   it updates the one comment carrying its watermark.
 - ``docker``, ``cosign`` and ``syft`` record builds, pushes (with a made-up digest), signatures and attestations;
-  ``docker run`` starts the project's real server.
+  ``docker buildx build --platform A,B --push`` builds and pushes one manifest list, which ``docker buildx imagetools
+  inspect`` reads back; ``docker run`` starts the project's real server.
 
 Only the standard library: it runs with whatever Python runs the tests.
 """
@@ -307,35 +308,81 @@ def cml(args: list[str]) -> None:
 # --- registry and Sigstore -----------------------------------------------------------------------------------------
 
 
+def built_image(args: list[str]) -> tuple[str, str]:
+    """Record a build: the reference it tags and a new image id. The image's content that matters here is the model
+    it bakes in (the build context's models/)."""
+    ref = option(args, "--tag") or ""
+    image_id = "sha256:" + hashlib.sha256(f"{ref} {time.time_ns()}".encode()).hexdigest()
+    shutil.copytree(Path(args[-1]) / "models", STATE / "images" / image_id / "models")
+    Path(option(args, "--iidfile") or "/dev/null").write_text(image_id)
+    (STATE / "built.json").write_text(json.dumps({ref: image_id}))
+    return ref, image_id
+
+
+def pushed_image(args: list[str], ref: str, image_id: str, platforms: list[str]) -> str:
+    """Record a push of ``image_id`` as ``ref`` (for several platforms, as one manifest list) and return the digest
+    the registry stores it under; LAB_FAIL_ONCE=docker-push makes the first push of the lab fail, as a registry's 503
+    would."""
+    if os.environ.get("LAB_FAIL_ONCE") == "docker-push" and not (STATE / "failed-once").exists():
+        (STATE / "failed-once").write_text("")
+        log("docker", args, failed=True, platforms=platforms)
+        fail("error: received unexpected HTTP status: 503 Service Unavailable")
+    digest = "sha256:" + hashlib.sha256(f"pushed {image_id} {platforms}".encode()).hexdigest()
+    pushed = json.loads((STATE / "pushed.json").read_text()) if (STATE / "pushed.json").exists() else {}
+    pushed[ref] = {"digest": digest, "platforms": platforms}
+    (STATE / "pushed.json").write_text(json.dumps(pushed))
+    shutil.copytree(STATE / "images" / image_id, STATE / "images" / digest)  # the registry's copy
+    return digest
+
+
+def registry(ref: str) -> dict[str, Any]:
+    """What the registry holds under ``ref``: its digest and platforms."""
+    pushed = json.loads((STATE / "pushed.json").read_text()) if (STATE / "pushed.json").exists() else {}
+    if ref not in pushed:
+        fail(f"ERROR: {ref}: not found")
+    found: dict[str, Any] = pushed[ref]
+    return found
+
+
 def docker(args: list[str]) -> None:
     state = STATE
     if args[:1] == ["login"]:
         log("docker", args, password_given=bool(sys.stdin.read()))
     elif args[:1] == ["build"]:
-        # The image's content that matters here: the model it bakes in (the build context's models/).
-        ref = option(args, "--tag") or ""
-        image_id = "sha256:" + hashlib.sha256(f"{ref} {time.time_ns()}".encode()).hexdigest()
-        shutil.copytree(Path(args[-1]) / "models", state / "images" / image_id / "models")
-        Path(option(args, "--iidfile") or "/dev/null").write_text(image_id)
-        (state / "built.json").write_text(json.dumps({ref: image_id}))
+        _, image_id = built_image(args)
         log("docker", args, image_id=image_id)
     elif args[:1] == ["push"]:
-        if os.environ.get("LAB_FAIL_ONCE") == "docker-push" and not (state / "failed-once").exists():
-            (state / "failed-once").write_text("")
-            log("docker", args, failed=True)
-            fail("error: received unexpected HTTP status: 503 Service Unavailable")
         ref = args[-1]
         built = json.loads((state / "built.json").read_text())
-        digest = "sha256:" + hashlib.sha256(f"pushed {built[ref]}".encode()).hexdigest()
-        pushed = json.loads((state / "pushed.json").read_text()) if (state / "pushed.json").exists() else {}
-        pushed[ref] = digest
-        (state / "pushed.json").write_text(json.dumps(pushed))
-        shutil.copytree(state / "images" / built[ref], state / "images" / digest)  # the registry's copy
+        digest = pushed_image(args, ref, built[ref], [])
         print(f"{ref.rsplit(':', 1)[1]}: digest: {digest} size: 1234")
         log("docker", args, digest=digest)
+    elif args[:2] == ["buildx", "build"]:
+        # BuildKit builds each platform of --platform; with --push it pushes them as one manifest list, and nothing
+        # stays in docker's image store.
+        platforms = (option(args, "--platform") or "linux/amd64").split(",")
+        ref, image_id = built_image(args)
+        if "--push" not in args:
+            log("docker", args, image_id=image_id, platforms=platforms)
+            return
+        digest = pushed_image(args, ref, image_id, platforms)
+        print(f"pushing manifest for {ref}@{digest}", file=sys.stderr)
+        log("docker", args, image_id=image_id, digest=digest, platforms=platforms)
+    elif args[:3] == ["buildx", "imagetools", "inspect"]:
+        ref = args[-1]
+        held = registry(ref)
+        several = len(held["platforms"]) > 1
+        kind = "application/vnd.docker.distribution.manifest." + ("list.v2+json" if several else "v2+json")
+        print(f"Name:      {ref}\nMediaType: {kind}\nDigest:    {held['digest']}")
+        if several:
+            print("\nManifests:")
+            for platform in held["platforms"]:
+                entry = "sha256:" + hashlib.sha256(f"{held['digest']} {platform}".encode()).hexdigest()
+                print(f"  Name:      {ref.rsplit(':', 1)[0]}@{entry}\n  Platform:  {platform}\n")
+        log("docker", args)
     elif args[:2] == ["image", "inspect"]:
         ref = args[-1]
-        digest = json.loads((state / "pushed.json").read_text())[ref]
+        digest = registry(ref)["digest"]
         print(json.dumps([{"RepoTags": [ref], "RepoDigests": [f"{ref.rsplit(':', 1)[0]}@{digest}"]}]))
     elif args[:1] == ["run"]:
         # Start the real server on the published port with the model the pushed image holds, as the image would.

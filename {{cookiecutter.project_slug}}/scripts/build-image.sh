@@ -7,7 +7,12 @@
 #   BUILDER      docker, podman or buildah, or a command ending with one ("sudo buildah"); default: the first that
 #                works, in that order. buildah runs with --isolation chroot (BUILDAH_ISOLATION), so it needs no daemon.
 #   BASE_IMAGE   the Dockerfile's base image (default: its ARG, the official python slim image)
-#   BUILD_FLAGS  more arguments for the builder (--no-cache, --platform linux/arm64, ...)
+#   PLATFORMS    the platforms to build, comma-separated, e.g. linux/amd64,linux/arm64 (default: the host's). A platform
+#                other than the host's runs the build's RUN steps under QEMU (binfmt_misc). Several make one image for
+#                all of them (a manifest list), which docker's image store cannot hold: with docker, buildx pushes it
+#                as it builds (log in first) and `make push-image` reads its digest; podman and buildah keep a local
+#                manifest list that `make push-image` pushes.
+#   BUILD_FLAGS  more arguments for the builder (--no-cache, ...)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -44,8 +49,24 @@ ref="$IMAGE:$tag"
 . "$(dirname "${BASH_SOURCE[0]}")/container-tool.sh"
 pick_builder docker podman buildah
 kind=${BUILDER##* }
+platforms=${PLATFORMS:-}
+platform='[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9]+)?'
+if [ -n "$platforms" ] && ! [[ "$platforms" =~ ^$platform(,$platform)*$ ]]; then
+    echo "error: PLATFORMS='$platforms' is not a comma-separated list of os/arch[/variant], e.g. linux/amd64,linux/arm64" >&2
+    exit 1
+fi
+iidfile=$(mktemp)
+trap 'rm -f "$iidfile"' EXIT
+output=(--tag "$ref" --iidfile "$iidfile")
 case "${kind##*/}" in
-    docker) build=(build) ;;
+    docker)
+        build=(build)
+        if [[ "$platforms" == *,* ]]; then
+            # buildx (BuildKit) builds every platform and pushes the manifest list: the classic image store keeps one.
+            build=(buildx build)
+            output=(--tag "$ref" --push)  # one image id per platform: no --iidfile
+        fi
+        ;;
     # The docker format keeps HEALTHCHECK (the OCI image format has no such field).
     podman) build=(build --format docker) ;;
     buildah) build=(build --format docker --isolation "${BUILDAH_ISOLATION:-chroot}") ;;
@@ -54,11 +75,18 @@ case "${kind##*/}" in
         exit 1
         ;;
 esac
+if [ -n "$platforms" ]; then
+    build+=(--platform "$platforms")
+fi
+if [[ "$platforms" == *,* && "${kind##*/}" != docker ]]; then
+    # A local manifest list under the image's name; a list left by an earlier build would keep its images.
+    # shellcheck disable=SC2086 # BUILDER is a word list
+    $BUILDER manifest rm "$ref" >/dev/null 2>&1 || true
+    output=(--manifest "$ref")  # one image id per platform: no --iidfile
+fi
 
-iidfile=$(mktemp)
-trap 'rm -f "$iidfile"' EXIT
 args=(
-    --file Dockerfile --tag "$ref" --iidfile "$iidfile"
+    --file Dockerfile "${output[@]}"
     --build-arg "REVISION=${revision:-unknown}"
     --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     --build-arg "MODEL_VERSION=${model_version:-unknown}"
@@ -68,8 +96,10 @@ args=(
 if [ -n "${BASE_IMAGE:-}" ]; then
     args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
 fi
-echo "building $ref with $BUILDER (model $model_version, data $data_hash, commit ${revision:-none})"
+echo "building $ref for ${platforms:-the host platform} with $BUILDER (model $model_version, data $data_hash, commit ${revision:-none})"
 # shellcheck disable=SC2086 # BUILDER and BUILD_FLAGS are word lists
 $BUILDER "${build[@]}" "${args[@]}" ${BUILD_FLAGS:-} .
 echo "image: $ref"
-echo "id: $(cat "$iidfile")"
+if [ -s "$iidfile" ]; then
+    echo "id: $(cat "$iidfile")"
+fi

@@ -1,8 +1,13 @@
 """The deploy files: every overlay renders with ``kubectl kustomize``, validates against the Kubernetes schemas (and the
-Argo and prometheus-operator resources against their CRDs' schemas), and keeps the properties the server relies on,
-checked on the rendered output: restricted pod security, probes on the server's endpoints, an image pinned by digest
-and pulled with the pull secret, a shutdown that fits in the grace period, and prod's canary judged on metrics the
-server really exports, scraped as the queries expect, failing when they cannot be measured.
+Argo, prometheus-operator and KServe resources against their CRDs' schemas), and keeps the properties the server relies
+on, checked on the rendered output: restricted pod security, probes on the server's endpoints, an image pinned by
+digest and pulled with the pull secret, a shutdown that fits in the grace period, a promotion or rollback that changes
+what renders, and prod's canary judged on metrics the server really exports, scraped as the queries expect, failing
+when they cannot be measured.
+
+Two deploy targets (the ``deploy_target`` answer): a Deployment from ``deploy/base`` with prod as an Argo Rollouts
+canary, or a KServe InferenceService from ``deploy/kserve``. The tests of the pod run on either; the others on the
+target this project has (the rest are skipped).
 
 Offline: the Kubernetes schemas come from the ``kubernetes-validate`` package, the others from ``tests/schemas/*.json``
 (vendored from the CRDs of the release tags each names; see its ``_source``).
@@ -23,7 +28,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import BIN, PROJECT
+from conftest import BIN, PROJECT, git
+from test_promote import new_repo
 
 from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS, IMAGE, NOTHING, Release, read_release, with_release
 from {{ cookiecutter.package_name }}.serving.admin import AdminApp
@@ -41,8 +47,16 @@ SLUG = "{{ cookiecutter.project_slug }}"
 PULL_SECRET = "registry-pull"
 REPOSITORY = "{{ cookiecutter.github_repository }}"
 DIGEST_PINNED = re.compile(re.escape(IMAGE_NAME) + r"@sha256:[0-9a-f]{64}")
+KSERVE = (DEPLOY / "kserve").is_dir()  # deploy_target=kserve: deploy/kserve replaces deploy/base
+# KServe's names: the annotations of the deployment mode and of the autoscaler, and the predictor's container.
+DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
+KSERVE_CONTAINER = "kserve-container"
+KSERVE_FRAMEWORKS = ("sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "huggingface", "pmml", "lightgbm")
 
 pytestmark = pytest.mark.skipif(not DEPLOY.is_dir(), reason="generated without deploy/")
+deployment_path = pytest.mark.skipif(KSERVE, reason="deploy_target=kserve: no Deployment, no Argo Rollouts canary")
+kserve_path = pytest.mark.skipif(not KSERVE, reason="deploy_target=kustomize: no InferenceService")
 
 
 def render(directory: Path) -> list[dict[str, Any]]:
@@ -89,17 +103,20 @@ def crd_schemas() -> dict[str, Any]:
 
 
 def validate(resource: dict[str, Any]) -> None:
-    """Validate one resource against its schema: Kubernetes' own, or its CRD's."""
+    """Validate one resource against its schema: Kubernetes' own, or its CRD's (each vendored release of it: a key
+    ``group/version/Kind@tag`` is an older release the resource must also be valid for)."""
     name = f"{resource['kind']}/{resource['metadata']['name']}"
     group = resource["apiVersion"].split("/")[0] if "/" in resource["apiVersion"] else ""
-    if group.endswith(("argoproj.io", "coreos.com")):
-        schema = crd_schemas().get(f"{resource['apiVersion']}/{resource['kind']}")
-        assert schema is not None, f"no vendored schema for {resource['apiVersion']} {resource['kind']}"
-        errors = [
-            f"{'.'.join(map(str, e.path))}: {e.message}"
-            for e in jsonschema.Draft7Validator(schema).iter_errors(resource)
-        ]
-        assert not errors, f"{name}: {errors}"
+    if group.endswith(("argoproj.io", "coreos.com", "kserve.io")):
+        key = f"{resource['apiVersion']}/{resource['kind']}"
+        schemas = {k: v for k, v in crd_schemas().items() if k.split("@")[0] == key}
+        assert key in schemas, f"no vendored schema for {resource['apiVersion']} {resource['kind']}"
+        for release, schema in schemas.items():
+            errors = [
+                f"{'.'.join(map(str, e.path))}: {e.message}"
+                for e in jsonschema.Draft7Validator(schema).iter_errors(resource)
+            ]
+            assert not errors, f"{name} ({release}): {errors}"
         return
     for version in K8S_VERSIONS:
         try:
@@ -111,19 +128,22 @@ def validate(resource: dict[str, Any]) -> None:
 
 
 def pod_templates(resources: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
-    return [r["spec"]["template"] for r in resources if r["kind"] == "Deployment"]
+    """The pods each workload runs, as ``{"metadata", "spec"}``: a Deployment's template, or an InferenceService's
+    predictor (a pod spec with KServe's fields), from which KServe makes a Deployment whose pods carry the
+    InferenceService's labels and annotations."""
+    templates = [r["spec"]["template"] for r in resources if r["kind"] == "Deployment"]
+    for service in (r for r in resources if r["kind"] == "InferenceService"):
+        metadata = {k: service["metadata"].get(k, {}) for k in ("labels", "annotations")}
+        templates.append({"metadata": metadata, "spec": service["spec"]["predictor"]})
+    return templates
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_each_overlay_renders_and_validates(env: str) -> None:
     resources = rendered(env)
-    assert {r["kind"] for r in resources} >= {
-        "ServiceAccount",
-        "Deployment",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-    }
+    # On KServe, the InferenceService's controller makes the Deployment, Service and autoscaler.
+    workload = {"InferenceService"} if KSERVE else {"Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert {r["kind"] for r in resources} >= {"ServiceAccount", "PodDisruptionBudget", *workload}
     for resource in resources:
         validate(resource)
     assert {r["metadata"]["namespace"] for r in resources} == {f"{SLUG}-{env}"}
@@ -194,6 +214,7 @@ def test_a_stopping_pod_drains_and_finishes_within_its_grace_period(env: str) ->
     assert template["spec"]["terminationGracePeriodSeconds"] > drain + grace
 
 
+@deployment_path
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_selectors_and_the_autoscaler_find_the_pods(env: str) -> None:
     resources = rendered(env)
@@ -286,6 +307,7 @@ def selects(matchers: list[tuple[str, str, str]], labels: dict[str, str]) -> boo
     return True
 
 
+@deployment_path
 def test_prod_rolls_out_as_a_canary_that_aborts_on_the_servers_metrics() -> None:
     resources = rendered("prod")
     deployment, rollout, template = (one(resources, k) for k in ("Deployment", "Rollout", "AnalysisTemplate"))
@@ -310,6 +332,7 @@ def test_prod_rolls_out_as_a_canary_that_aborts_on_the_servers_metrics() -> None
     assert "model_request_duration_seconds_bucket{" in queries
 
 
+@deployment_path
 def test_a_rollback_within_three_revisions_skips_the_canary() -> None:
     rollout = one(rendered("prod"), "Rollout")
     window = rollout["spec"]["rollbackWindow"]["revisions"]
@@ -317,6 +340,7 @@ def test_a_rollback_within_three_revisions_skips_the_canary() -> None:
     assert 1 <= window <= rollout["spec"]["revisionHistoryLimit"]
 
 
+@deployment_path
 @pytest.mark.parametrize("metric", ["server-error-rate", "p99-latency"])
 def test_the_analysis_fails_closed(metric: str) -> None:
     """No series, NaN (no request in the window) or Inf is a failed measurement, never a pass; and failures, errors
@@ -338,6 +362,7 @@ def test_the_analysis_fails_closed(metric: str) -> None:
     assert spec.get("initialDelay"), "rate() needs a few scrapes of the new pods before the first measurement"
 
 
+@deployment_path
 def test_the_analysis_measures_prediction_routes_on_series_the_server_exports() -> None:
     """Each query's selectors, matched against what the server's own request accounting exports after a success and
     an error on every route: they select series of the prediction routes only (no probe, scrape or document), and
@@ -359,6 +384,7 @@ def test_the_analysis_measures_prediction_routes_on_series_the_server_exports() 
             assert {n for n, _, _ in matchers} <= known, f"{metric['name']}: {name} names a label nobody sets"
 
 
+@deployment_path
 def test_prometheus_scrapes_the_pods_as_the_analysis_reads_them() -> None:
     """A PodMonitor scrapes the pods' /metrics, keeps the canary hash the queries select on, and does not rename the
     server's `endpoint` label (the operator's own target label of that name would win otherwise)."""
@@ -399,6 +425,15 @@ def test_the_argo_cd_applications_deploy_each_overlay() -> None:
         assert (PROJECT / source["path"]).is_dir()
         assert app["spec"]["destination"]["namespace"] == rendered(env)[0]["metadata"]["namespace"]
         assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        ignored = app["spec"].get("ignoreDifferences", [])
+        if not KSERVE:
+            assert not ignored, "Argo CD compares everything it deploys"
+            continue
+        # KServe >= 0.17 stores deploymentMode RawDeployment as Standard: that one annotation is not compared.
+        (service,) = [r for r in rendered(env) if r["kind"] == "InferenceService"]
+        assert DEPLOYMENT_MODE in service["metadata"]["annotations"]
+        pointer = "/metadata/annotations/" + DEPLOYMENT_MODE.replace("~", "~0").replace("/", "~1")
+        assert ignored == [{"group": "serving.kserve.io", "kind": "InferenceService", "jsonPointers": [pointer]}]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -415,3 +450,73 @@ def test_a_promoted_digest_is_what_renders(env: str, tmp_path: Path) -> None:
     assert template["spec"]["containers"][0]["image"] == f"{IMAGE_NAME}@{digest}"
     assert template["metadata"]["annotations"]["model-version"] == "42"
     assert IMAGE not in {c["image"] for c in template["spec"]["containers"]}
+
+
+def test_promote_and_rollback_change_what_renders(tmp_path: Path) -> None:
+    """The CLI's commits in a real git repository holding deploy/: after each, the overlays render what it pinned."""
+    repo = new_repo(tmp_path / "repo")
+    first, second = (f"sha256:{c * 64}" for c in "12")
+
+    def running(env: str) -> tuple[str, str]:
+        (template,) = pod_templates(tuple(render(repo.root / "deploy" / "overlays" / env)))
+        (container,) = template["spec"]["containers"]
+        return container["image"], template["metadata"]["annotations"]["model-version"]
+
+    for digest, version in ((first, "1"), (second, "2")):
+        repo.ok("promote", "--env", "dev", "--digest", digest, "--model-version", version)
+        for env in ENVIRONMENTS[1:]:
+            repo.ok("promote", "--env", env, "--digest", digest)  # the model version comes along
+        assert {running(env) for env in ENVIRONMENTS} == {(f"{IMAGE_NAME}@{digest}", version)}
+    repo.ok("rollback", "--env", "prod")
+    assert running("prod") == (f"{IMAGE_NAME}@{first}", "1")
+    assert running("staging") == (f"{IMAGE_NAME}@{second}", "2")
+    assert git(repo.root, "status", "--porcelain") == ""
+
+
+@kserve_path
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_kserve_runs_the_projects_image_in_raw_mode_scaled_on_cpu(env: str) -> None:
+    resources = rendered(env)
+    service, pdb = one(resources, "InferenceService"), one(resources, "PodDisruptionBudget")
+    annotations = service["metadata"]["annotations"]
+    # The one name of the mode that KServe 0.15 (RawDeployment) and 0.16 on (Standard, and RawDeployment as its
+    # deprecated name) all take; 0.15 serves anything else in its default mode, Knative on most clusters.
+    assert annotations[DEPLOYMENT_MODE] == "RawDeployment"
+    assert annotations[AUTOSCALER_CLASS] == "hpa"
+    predictor = service["spec"]["predictor"]
+    assert predictor["scaleMetric"] == "cpu"
+    assert 0 < predictor["scaleTarget"] <= 100
+    assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+    # The server and its model are the image: nothing for KServe to download or to run beside it.
+    (container,) = predictor["containers"]
+    assert container["name"] == KSERVE_CONTAINER
+    assert not {"model", "storageUri", "storageUris", "workerSpec", *KSERVE_FRAMEWORKS} & set(predictor)
+    # KServe's Service sends its port 80 to the container's first port.
+    assert container["ports"][0]["containerPort"] == Settings.from_env({}).port
+    # Raw mode splits no traffic (canaryTrafficPercent is ignored there, kserve/kserve#5335): a new digest rolls out,
+    # keeping every ready pod until its replacement is ready.
+    assert "canaryTrafficPercent" not in predictor
+    assert "canary" not in service["spec"]
+    strategy = predictor["deploymentStrategy"]
+    assert strategy["type"] == "RollingUpdate"
+    assert str(strategy["rollingUpdate"]["maxUnavailable"]) in ("0", "0%")
+    # KServe copies the InferenceService's labels to the pods it makes: the disruption budget finds them by those.
+    assert pdb["spec"]["selector"]["matchLabels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+
+
+@kserve_path
+def test_the_monitoring_component_scrapes_the_kserve_pods(tmp_path: Path) -> None:
+    """An overlay that adds deploy/components/monitoring (its kustomization says how) gets a PodMonitor that finds the
+    pods KServe makes and scrapes the server's port."""
+    copy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, copy)
+    overlay = copy / "overlays" / "prod" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "components:\n  - ../../components/monitoring\n")
+    resources = render(copy / "overlays" / "prod")
+    monitor = one(resources, "PodMonitor")
+    validate(monitor)
+    (template,) = pod_templates(tuple(resources))
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in {p["name"] for p in template["spec"]["containers"][0]["ports"]}
