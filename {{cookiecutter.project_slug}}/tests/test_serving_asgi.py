@@ -155,19 +155,17 @@ def test_head_request_ids_and_body_limits(model: Path) -> None:
         assert (await call(app, "HEAD", "/readyz"))[0] == 200
         assert (await call(app, "HEAD", "/predict"))[0] == 405  # no GET there: nothing to answer the headers of
         made_up = re.compile(rb"[0-9a-f]{16}-[0-9]+")
-        for given, echoed in (
-            (b"req-1.a:b_C", True),
-            (b"a" * 128, True),
-            (b"a" * 129, False),
-            (b"evil\xff<script>", False),
-            (b"two words", False),
-            (b"", False),
-        ):
+        for given in (b"req-1.a:b_C", b"a" * 128):
             _, headers, _, _ = await call(app, "GET", "/healthz", headers=[(b"x-request-id", given)])
-            if echoed:
-                assert headers[b"x-request-id"] == given
-            else:
-                assert made_up.fullmatch(headers[b"x-request-id"]), (given, headers)
+            assert headers[b"x-request-id"] == given
+        _, headers, _, _ = await call(app, "GET", "/healthz", headers=[(b"x-request-id", b"")])
+        assert made_up.fullmatch(headers[b"x-request-id"]), headers
+        for given in (b"a" * 129, b"evil\xff<script>", b"two words", "café".encode()):
+            status, headers, body, _ = await call(app, "GET", "/healthz", headers=[(b"x-request-id", given)])
+            assert status == 400, given
+            assert b"X-Request-ID must be 1 to 128 characters" in body
+            assert made_up.fullmatch(headers[b"x-request-id"]), (given, headers)
+            assert headers[b"connection"] == b"close"
         # Announced too large: refused before a byte of the body is read, and the connection closed.
         announced = [(b"content-length", str(MAX_BODY + 1).encode())]
         status, headers, body, read = await call(app, "POST", "/predict", [b"x" * (MAX_BODY + 1)], announced)
@@ -185,12 +183,27 @@ def test_head_request_ids_and_body_limits(model: Path) -> None:
     run(test)
 
 
-def test_an_unreadable_model_fails_the_startup(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_an_unreadable_model_leaves_the_app_up_and_not_ready(model: Path, tmp_path: Path, damage: str) -> None:
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes((model / "model.onnx").read_bytes())
+    if damage == "truncated":
+        text = (model / "metadata.json").read_text()
+        (broken / "metadata.json").write_text(text[: len(text) // 2])
+
     async def test() -> None:
-        app = create_app(Settings(model_dir=tmp_path / "missing"))
-        answer = await Lifespan(app).start()
-        assert answer["type"] == "lifespan.startup.failed"
-        assert f"cannot read the model in {tmp_path / 'missing'}" in answer["message"]
+        app = create_app(Settings(model_dir=broken))
+        lifespan = Lifespan(app)
+        assert await lifespan.start() == {"type": "lifespan.startup.complete"}
+        assert (await call(app, "GET", "/healthz"))[0] == 200
+        status, _, body, _ = await call(app, "GET", "/readyz")
+        assert status == 503
+        assert f"cannot read the model in {broken}" in json.loads(body)["error"]
+        status, _, body, _ = await call(app, "POST", "/predict", [b"{}"])
+        assert status == 503
+        assert f"the model cannot be served: cannot read the model in {broken}" in json.loads(body)["error"]
+        assert await lifespan.stop() == {"type": "lifespan.shutdown.complete"}
 
     run(test)
 

@@ -9,14 +9,15 @@ servers are not dependencies of the project. With one installed, from the projec
     uvicorn --factory "$APP" --http httptools --loop uvloop --no-access-log
     granian --interface asgi --factory --loop uvloop --http 1 "$APP"
 
-The settings are ``serve``'s environment variables, except where to listen (the ASGI server's options) and the admin
-API (not served here). Lifespan: startup reads the model (an unreadable one fails the startup: the server exits, as
-``serve`` does), self-checks it off the event loop (``/readyz`` answers 503 with the reason if it fails) and loads
-``CHALLENGER_DIR``; shutdown, once the server answered what it had begun, marks the app draining and writes the rest
+The settings are ``serve``'s environment variables, except where to listen, the limits on the request head, the
+timeouts and the connection cap (the ASGI server's options) and the admin API (not served here). Lifespan: startup
+reads the model and self-checks it off the event loop, then loads ``CHALLENGER_DIR``; a model that cannot be read or
+fails its self-check leaves the process up and not ready (``/healthz`` 200, ``/readyz`` and every other route 503
+with the reason). Shutdown, once the server answered what it had begun, marks the app draining and writes the rest
 of the prediction log. HTTP: ``HEAD`` on a ``GET`` route answers its headers; the client's ``X-Request-ID`` is echoed
-when it is 1 to 128 safe characters (letters, digits, ``._:-``), else one is made up; a body larger than
-``MAX_BODY_BYTES`` is refused with 413, from ``Content-Length`` before it is read or as soon as the streamed body
-passes the limit (the connection is then closed).
+when it is 1 to 128 safe characters (letters, digits, ``._:-``), refused with a 400 naming the rule otherwise (an
+absent or empty one is made up); a body larger than ``MAX_BODY_BYTES`` is refused with 413, from ``Content-Length``
+before it is read or as soon as the streamed body passes the limit (the connection is then closed).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from {{ cookiecutter.package_name }}.serving.app import App
 from {{ cookiecutter.package_name }}.serving.logs import configure_logging, log
 from {{ cookiecutter.package_name }}.serving.model import Model, ModelError, RequestError
 from {{ cookiecutter.package_name }}.serving.router import Loaded, Router
-from {{ cookiecutter.package_name }}.serving.routes import Request, Response, error
+from {{ cookiecutter.package_name }}.serving.routes import Request, Response, error, json_response
 from {{ cookiecutter.package_name }}.serving.settings import Settings
 
 # The ASGI interface (asgiref's spec): scopes and messages are plain dicts of the server's making.
@@ -44,14 +45,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-NOT_STARTED = error(503, "the server has not started: its ASGI server sent no lifespan startup")
-
-
-def request_id(value: bytes | None, made_up: Callable[[], str]) -> str:
-    """The client's ``X-Request-ID`` if it is 1 to 128 safe characters, else a made-up one."""
-    if value is not None and SAFE_ID.fullmatch(value):
-        return value.decode("ascii")
-    return made_up()
+UNSAFE_ID = "X-Request-ID must be 1 to 128 characters among A-Z a-z 0-9 . _ : - (this one has {} bytes)"
 
 
 class Asgi:
@@ -64,6 +58,7 @@ class Asgi:
         """Nothing is read until the lifespan startup."""
         self.settings = settings
         self.app: App | None = None
+        self.reason = "the server has not started: its ASGI server sent no lifespan startup"
 
     def made_up_id(self) -> str:
         """A request id for a request without a usable one: ``<random 64-bit hex per process>-<counter>``."""
@@ -88,10 +83,9 @@ class Asgi:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
-                except ModelError as exc:
-                    log.error("cannot start", extra={"fields": {"error": str(exc)}})
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
+                except ModelError as exc:  # up and not ready, saying why: the process is not restarted in a loop
+                    self.reason = f"the model cannot be served: {exc}"
+                    log.error("the model cannot be read; not ready", extra={"fields": {"error": str(exc)}})
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()
@@ -138,6 +132,14 @@ class Asgi:
 
     # HTTP -----------------------------------------------------------------------------------------------------------
 
+    def unready(self, path: str) -> Response:
+        """Before the startup, or when the model cannot be read: alive, not ready, every other route 503."""
+        if path == "/healthz":
+            return json_response({"status": "alive"})
+        if path == "/readyz":
+            return json_response({"status": "not ready", "error": self.reason}, 503)
+        return error(503, self.reason)
+
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the request (within ``MAX_BODY_BYTES``), dispatch it to the routes, send the response."""
         start = time.perf_counter()
@@ -149,7 +151,8 @@ class Asgi:
                 given_id = value
             elif name == b"x-route-key":
                 route_key = value.decode("latin-1")[:128]
-        rid = request_id(given_id, self.made_up_id)
+        unsafe = given_id is not None and given_id != b"" and SAFE_ID.fullmatch(given_id) is None
+        rid = given_id.decode("ascii") if given_id and not unsafe else self.made_up_id()
         method: str = scope["method"]
         path: str = scope["path"]
         app = self.app
@@ -159,7 +162,9 @@ class Asgi:
         limit = self.settings.max_body_bytes
         close = False
         if routes is None:
-            response: Response = NOT_STARTED
+            response: Response = self.unready(path)
+        elif unsafe:
+            response, close = error(400, UNSAFE_ID.format(len(given_id or b""))), True
         elif length is not None and length.isdigit() and int(length) > limit:
             response, close = error(413, f"the body has {int(length)} bytes, more than MAX_BODY_BYTES={limit}"), True
         else:
