@@ -227,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.render:
         figures = json.loads(args.output.read_text())
+        if any("group" not in server for server in figures["servers"].values()):
+            print(f"error: {args.output} is from an older version of the benchmark: run it again", file=sys.stderr)
+            return 2
         print(write_outputs(figures, args.output, args.markdown, args.readme), end="")
         return 0
     if shutil.which("wrk") is None:
