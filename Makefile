@@ -42,7 +42,7 @@ report: sync ## Write build/report/: the pipeline's figures against main, for th
 comment: ## Post a report artifact on its pull request (trusted comment workflow; gh, jq, cml): REPORT_DIR=
 	bash '{{cookiecutter.project_slug}}/scripts/post-report.sh' '$(REPORT_DIR)' 'template pipeline'
 
-bench-serving: sync ## Our server against `mlflow models serve`, same model: benchmarks/serving.*, README table
+bench-serving: sync ## Our server against uvicorn/granian (same app), MLflow, KServe, MLServer: benchmarks/serving.*, README
 	$(UV) run --frozen python -m tools.serving_benchmark --duration $(SERVING_DURATION) --readme README.md
 
 bench-monitor: sync ## The project's `monitor` on 1M logged predictions: benchmarks/monitor.*, README table

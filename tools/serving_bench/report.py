@@ -1,0 +1,191 @@
+"""The run's figures judged and written: same-model checks, ratios, the issues' targets, Markdown and the README."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from tools.serving_bench.common import TOLERANCE
+
+PEERS = ("mlflow", "kserve", "mlserver")  # the issue's three peers: "the best of the three"
+ASGI = ("uvicorn", "granian")
+# figure -> (how to read it from a server's figures, True if higher is better)
+FIGURES: dict[str, tuple[Callable[[dict[str, Any]], float | None], bool]] = {
+    "throughput": (lambda s: s["load"]["throughput_rps"], True),
+    "latency_p50": (lambda s: s["load"]["latency_ms"]["p50"], False),
+    "latency_p99": (lambda s: s["load"]["latency_ms"]["p99"], False),
+    "cpu_per_request": (lambda s: s["load"]["cpu_us_per_request"], False),
+    "cold_start": (lambda s: s["cold_start_s"], False),
+    "idle_rss": (lambda s: s["idle_rss_mb"], False),
+    "runtime_env": (lambda s: s["runtime_env_mb"], False),
+}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def ratios(ours: dict[str, Any], other: dict[str, Any]) -> dict[str, float | None]:
+    """How many times better ours is than ``other``: higher throughput, lower everything else."""
+    found: dict[str, float | None] = {}
+    for name, (read, higher) in FIGURES.items():
+        a, b = read(ours), read(other)
+        found[name] = _ratio(a, b) if higher else _ratio(b, a)
+    return found
+
+
+def best_of(servers: dict[str, dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any] | None:
+    """Ours against the best of ``names`` in each figure (each may be a different server); None unless all ran."""
+    if "ours" not in servers or any(name not in servers for name in names):
+        return None
+    found: dict[str, Any] = {"which": {}}
+    for figure, (read, higher) in FIGURES.items():
+        values = {name: read(servers[name]) for name in names if read(servers[name])}
+        if not values:
+            found[figure], found["which"][figure] = None, None
+            continue
+        which = (max if higher else min)(values, key=lambda name: values[name])
+        ours = read(servers["ours"])
+        found["which"][figure] = which
+        found[figure] = _ratio(ours, values[which]) if higher else _ratio(values[which], ours)
+    return found
+
+
+def all_ratios(servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Ours against each other server, against the best of the three peers, and against the best ASGI server."""
+    found: dict[str, Any] = {name: ratios(servers["ours"], s) for name, s in servers.items() if name != "ours"}
+    found["best_peer"] = best_of(servers, PEERS)
+    found["best_asgi"] = best_of(servers, ASGI)
+    return found
+
+
+def _read(*keys: str) -> Callable[[dict[str, Any]], float | None]:
+    def read(figures: dict[str, Any]) -> float | None:
+        value: Any = figures
+        for key in keys:
+            if not isinstance(value, dict) or value.get(key) is None:
+                return None
+            value = value[key]
+        return float(value)
+
+    return read
+
+
+# name, what, unit, how to read the value from the figures, comparison, limit
+TARGETS: list[tuple[str, str, str, Callable[[dict[str, Any]], float | None], str, float]] = [
+    (
+        "throughput",
+        "throughput vs `mlflow models serve` (issue 3)",
+        "×",
+        _read("ratios", "mlflow", "throughput"),
+        ">=",
+        20,
+    ),
+    (
+        "throughput_peers",
+        "throughput vs the best of MLflow, KServe and MLServer (issue 11)",
+        "×",
+        _read("ratios", "best_peer", "throughput"),
+        ">=",
+        15,
+    ),
+    (
+        "http_layer",
+        "throughput vs the best ASGI server on the same application (issue 11: keep the hand-written layer)",
+        "×",
+        _read("ratios", "best_asgi", "throughput"),
+        ">=",
+        1.5,
+    ),
+    (
+        "cpu_per_request",
+        "server CPU per request",
+        "µs",
+        _read("servers", "ours", "load", "cpu_us_per_request"),
+        "<=",
+        40,
+    ),
+    ("latency_p99", "p99 latency", "ms", _read("servers", "ours", "load", "latency_ms", "p99"), "<=", 2),
+    ("cold_start", "cold start (process start to ready)", "s", _read("servers", "ours", "cold_start_s"), "<=", 0.5),
+    ("runtime_env", "runtime environment", "MB", _read("servers", "ours", "runtime_env_mb"), "<=", 200),
+    ("idle_rss", "idle resident memory", "MB", _read("servers", "ours", "idle_rss_mb"), "<=", 100),
+    (
+        "prediction_log",
+        "throughput lost to the prediction log at the default sample rate",
+        "%",
+        _read("prediction_log", "overhead_pct"),
+        "<",
+        5,
+    ),
+]
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda value, limit: value >= limit,
+    "<=": lambda value, limit: value <= limit,
+    "<": lambda value, limit: value < limit,
+}
+SYMBOLS = {">=": "≥", "<=": "≤", "<": "<"}
+
+
+def judge(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issues' targets for our server, each with its value and whether it is met (None: not measured)."""
+    judged = []
+    for name, what, unit, read, op, limit in TARGETS:
+        value = read(figures)
+        met = None if value is None else COMPARE[op](value, limit)
+        judged.append({"name": name, "what": what, "unit": unit, "op": op, "limit": limit, "value": value, "met": met})
+    return judged
+
+
+def parity(
+    a: list[tuple[str, list[float]]], b: list[tuple[str, list[float]]], tolerance: float = TOLERANCE
+) -> dict[str, Any]:
+    """Whether two servers' answers to the same rows agree: the same labels, probabilities within ``tolerance``."""
+    same_labels = len(a) == len(b) and all(x[0] == y[0] for x, y in zip(a, b, strict=False))
+    diff = max(
+        (abs(p - q) for x, y in zip(a, b, strict=False) for p, q in zip(x[1], y[1], strict=True)), default=math.inf
+    )
+    return {
+        "rows": len(a),
+        "same_labels": same_labels,
+        "max_abs_probability_diff": diff,
+        "tolerance": tolerance,
+        "identical": same_labels and diff <= tolerance,
+    }
+
+
+def problems(figures: dict[str, Any]) -> list[str]:
+    """Why the run's figures cannot be trusted (empty if they can)."""
+    found = []
+    for name, check in figures["parity"].items():
+        if not check["identical"]:
+            found.append(f"{name} answered differently from ours: {check}")
+    for name, server in figures["servers"].items():
+        errors = server["load"]["errors"]
+        if server["group"] in ("ours", "asgi") and errors["total"]:  # our application: no error is acceptable
+            found.append(f"{name} had errors under load: {errors}")
+        elif server["load"]["non_2xx"]:
+            found.append(f"{name} answered non-2xx under load: {errors}")
+        if not server["stopped_cleanly"]:
+            found.append(f"{name}: processes were left running")
+    logging = figures.get("prediction_log")
+    if logging:
+        for key in ("off", "on"):
+            if logging[key]["errors"]["total"]:
+                found.append(f"our server (prediction log {key}) had errors under load: {logging[key]['errors']}")
+        if not logging["log"]["lines"]:
+            found.append("the prediction log is empty: nothing was logged")
+        if logging["log"]["write_errors"]:
+            found.append(f"the prediction log had {logging['log']['write_errors']} write errors")
+        if not logging["stopped_cleanly"]:
+            found.append("the prediction log's servers: processes were left running")
+    return found
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """A figure for a table: thousands separated, ``–`` when absent."""
+    if value is None:
+        return "–"
+    if isinstance(value, int | float):
+        return f"{value:,.{digits}f}"
+    return str(value)
