@@ -305,7 +305,7 @@ def _missing(directory: Path) -> None:
     (directory / "metadata.json").unlink()
 
 
-@pytest.mark.parametrize(("damage", "reason"), [(_truncated, "cannot read the model"), (_missing, "metadata.json")])
+@pytest.mark.parametrize(("damage", "reason"), [(_truncated, "metadata.json: Expecting"), (_missing, "metadata.json")])
 def test_an_unreadable_model_keeps_the_process_up_and_says_why(
     trained: Workspace, tmp_path: Path, damage: Any, reason: str
 ) -> None:

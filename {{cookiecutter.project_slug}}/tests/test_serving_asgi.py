@@ -199,10 +199,10 @@ def test_an_unreadable_model_leaves_the_app_up_and_not_ready(model: Path, tmp_pa
         assert (await call(app, "GET", "/healthz"))[0] == 200
         status, _, body, _ = await call(app, "GET", "/readyz")
         assert status == 503
-        assert f"cannot read the model in {broken}" in json.loads(body)["error"]
+        assert f"cannot read the model: {broken}" in json.loads(body)["error"]
         status, _, body, _ = await call(app, "POST", "/predict", [b"{}"])
         assert status == 503
-        assert f"the model cannot be served: cannot read the model in {broken}" in json.loads(body)["error"]
+        assert f"the model cannot be served: cannot read the model: {broken}" in json.loads(body)["error"]
         assert await lifespan.stop() == {"type": "lifespan.shutdown.complete"}
 
     run(test)

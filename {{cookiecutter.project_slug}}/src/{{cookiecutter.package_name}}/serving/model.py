@@ -131,11 +131,13 @@ class Model:
 
     def __init__(self, model_dir: Path, max_batch: int = 1000) -> None:
         """Read ``model.onnx`` and ``metadata.json`` from ``model_dir`` (``ModelError`` if they are unusable)."""
+        path = model_dir / "model.onnx"
         try:
-            self.model_bytes = (model_dir / "model.onnx").read_bytes()
-            self.metadata: dict[str, Any] = json.loads((model_dir / "metadata.json").read_text())
+            self.model_bytes = path.read_bytes()
+            path = model_dir / "metadata.json"
+            self.metadata: dict[str, Any] = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read the model in {model_dir}: {exc}") from exc
+            raise ModelError(f"cannot read the model: {path}: {exc}") from exc
         try:
             meta = self.metadata
             self.task: str = meta["task"]

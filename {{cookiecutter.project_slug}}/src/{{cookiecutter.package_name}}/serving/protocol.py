@@ -41,6 +41,9 @@ MAX_WAITING = 32
 """Requests received on one connection and not begun yet, past which the server stops reading from it."""
 SLICE = 16 * 1024
 """While a request's head is incomplete, reads are fed to the parser in pieces of at most this many bytes."""
+BURST = 128 * 1024
+"""Bytes read from one connection in one event-loop iteration, past which it waits for the next one (libuv reads up
+to 2 MB at once: parsed in one go, a body of tiny chunks would hold every other connection for a quarter second)."""
 
 IDLE, HEAD, BODY, BUSY = range(4)  # where a connection is, for its deadline
 
@@ -68,6 +71,8 @@ class HttpProtocol(asyncio.Protocol):
         self.write_paused = False  # the socket's buffer is above its high-water mark
         self.stalled_at = 0.0  # since when
         self.reading = True
+        self.burst = 0  # bytes read in this event-loop iteration
+        self.yielding = False  # reading paused until the next iteration, after a burst
         self.pending: asyncio.Future[None] | None = None  # an awaitable answer (admin API)
         self.phase = IDLE
         self.deadline = time.monotonic() + limits.header_timeout  # the first request must come soon
@@ -94,8 +99,10 @@ class HttpProtocol(asyncio.Protocol):
         if len(self.connections) >= self.limits.max_connections:
             self.refused = True
             message = f"the server has MAX_CONNECTIONS={self.limits.max_connections} connections open: retry later"
-            self.transport.write(self._head(*error(503, message), f"{self.prefix}-{next(self.ids)}", False))
-            self.transport.close()
+            status, content_type, body = error(503, message)
+            request_id = f"{self.prefix}-{next(self.ids)}"
+            self.transport.write(self._head(status, content_type, body, request_id, False) + body)
+            self._close(self.transport)
             return
         self.connections.add(self)
 
@@ -124,6 +131,11 @@ class HttpProtocol(asyncio.Protocol):
         """
         if self.refused or self.ignoring:  # nothing more is begun on this connection
             return
+        self.burst += len(data)
+        if self.burst > BURST and not self.yielding:  # let the other connections in before reading more
+            self.yielding = True
+            asyncio.get_running_loop().call_soon(self._end_burst)
+            self._update_reading()
         if len(data) <= SLICE or self.phase == BODY:
             self._feed(data)
             return
@@ -148,6 +160,10 @@ class HttpProtocol(asyncio.Protocol):
             if self.head_bytes > self.limits.max_url_bytes + self.limits.max_header_bytes + SLICE:
                 self._refuse(431, f"the request head is larger than MAX_HEADER_BYTES={self.limits.max_header_bytes}")
         return not (self.refused or self.ignoring)
+
+    def _end_burst(self) -> None:
+        self.burst, self.yielding = 0, False
+        self._update_reading()
 
     def close_when_idle(self) -> None:
         """Shutdown: finish and answer the requests received or arriving, then close; begin no other."""
@@ -241,7 +257,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         start = time.perf_counter()
         request_id = self.request_id or f"{self.prefix}-{next(self.ids)}"
-        path = self.url.split(b"?", 1)[0].decode("latin-1")
+        url = self.url if self.url[:1] == b"/" else _origin_form(self.url)
+        path = url.split(b"?", 1)[0].decode("latin-1")
         body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
         request = Request(self.parser.get_method().decode("latin-1"), path, body, request_id, self.route_key)
         keep_alive = self.parser.should_keep_alive()
@@ -263,7 +280,13 @@ class HttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        want = not (self.busy or self.write_paused or len(self.waiting) >= MAX_WAITING or self.queued > HIGH_WATER)
+        want = not (
+            self.busy
+            or self.yielding
+            or self.write_paused
+            or len(self.waiting) >= MAX_WAITING
+            or self.queued > HIGH_WATER
+        )
         if want != self.reading:
             self.reading = want
             if want:
@@ -361,3 +384,12 @@ class HttpProtocol(asyncio.Protocol):
                 self.reading = True
                 transport.resume_reading()  # read and drop, so the kernel does not reset the connection
             asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
+
+
+def _origin_form(url: bytes) -> bytes:
+    """The path of an absolute-form request target (``http://host/path?q``), which a server must accept."""
+    scheme, separator, rest = url.partition(b"://")
+    if not separator or scheme.lower() not in (b"http", b"https"):
+        return url
+    slash = rest.find(b"/")
+    return rest[slash:] if slash >= 0 else b"/"
