@@ -38,6 +38,8 @@ from conftest import Workspace, model_dir
 SLACK = 1.5  # seconds a timeout may overrun (the server's timer granularity, a busy machine)
 SAFE_ID_RULE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
+pytestmark = pytest.mark.attack
+
 
 @pytest.fixture(scope="module")
 def launcher(trained: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
