@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import TEMPLATE, Steps
 
-from tools.serving_bench import common, envs, load, logcost, markdown, peers, procs, report, run, servers
+from tools.serving_bench import common, envs, hardening, load, markdown, peers, procs, report, rounds, run, servers, v2
 
 # wrk 4.1's output for a run with the benchmark's script: its own report, then the line the script's done() prints.
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:40123/predict
@@ -121,24 +122,21 @@ def test_tensor_request_follows_the_onnx_inputs() -> None:
         servers.tensor_request(rows, [{"name": "other", "shape": [None, 5]}], ["a", "b"])
 
 
-def _log_figures(off_rps: float, on_rps: float) -> dict[str, Any]:
+def _rounds_figures(keys: tuple[str, str], rps: tuple[float, float], cpu: tuple[float, float]) -> dict[str, Any]:
+    """What ``rounds.compare`` makes of two rounds of each side at these figures."""
+
     def side(rps: float, cpu: float) -> dict[str, Any]:
         load = {"requests": int(rps * 10), "seconds": 10.0, "cpu_seconds": cpu * rps * 10 / 1e6}
         return {**load, "throughput_rps": rps, "latency_ms": {"p50": 0.5, "p99": 1.0}, "errors": {"total": 0}}
 
-    off = [side(off_rps, 30.0), side(off_rps, 30.0)]
-    on = [side(on_rps, 31.0), side(on_rps, 31.0)]
-    ratio = on_rps / off_rps
+    loads = {key: [side(r, c), side(r, c)] for key, r, c in zip(keys, rps, cpu, strict=True)}
+    return rounds.compare(rounds.Rounds(*keys, loads=loads), seconds=10)
+
+
+def _log_figures(off_rps: float, on_rps: float) -> dict[str, Any]:
     return {
         "sample": 0.1,
-        "rounds": 2,
-        "seconds_per_run": 10,
-        "off": logcost.loads_summary(off),
-        "on": logcost.loads_summary(on),
-        "throughput_ratio": ratio,
-        "overhead_pct": round((1 - ratio) * 100, 2),
-        "round_ratios": [ratio, ratio],
-        "throughput_ratio_all_rounds": ratio,
+        **_rounds_figures(("off", "on"), (off_rps, on_rps), (30.0, 31.0)),
         "log": {
             "files": 1,
             "lines": 6_000,
@@ -148,7 +146,15 @@ def _log_figures(off_rps: float, on_rps: float) -> dict[str, Any]:
             "dropped": 0,
             "write_errors": 0,
         },
-        "stopped_cleanly": True,
+    }
+
+
+def _hardening_figures(without_rps: float, with_rps: float) -> dict[str, Any]:
+    baseline = {"ref": "b7b716b", "commit": "b7b716b" + "0" * 33, "subject": "Server: one module per job"}
+    return {
+        "baseline": {**baseline, "runtime_differences": {}},
+        **_rounds_figures(("without", "with"), (without_rps, with_rps), (28.0, 30.0)),
+        "parity": report.parity([("1", [0.25, 0.75])], [("1", [0.25, 0.75])]),
     }
 
 
@@ -181,9 +187,12 @@ def _figures(
     logged_rps: float = 29_700,
     asgi_rps: float = 12_000,
     peers: bool = True,
+    v2: tuple[float, float, float] = (27_000, 33.0, 1.6),  # requests/s, CPU µs per request, p99 ms
+    unhardened_rps: float = 31_000,
 ) -> dict[str, Any]:
     measured = {
         "ours": _server("`pkg serve`", "ours", ours_rps, cpu_us, p99, 0.2, 60.0, 150.0),
+        "ours-v2": _server("`pkg serve`, v2 `…/infer`", "ours", *v2, 0.2, 60.0, 150.0),
         "uvicorn": _server("uvicorn + ASGI", "asgi", asgi_rps, 60.0, 3.0, 0.4, 70.0, 152.0),
         "granian": _server("granian + ASGI", "asgi", asgi_rps * 0.9, 55.0, 2.5, 0.5, 75.0, 160.0),
         "mlflow": _server("`mlflow models serve`", "peer", 1_000, 1_000.0, 100.0, 4.0, 480.0, 800.0),
@@ -200,8 +209,11 @@ def _figures(
         "machine": {"cpus": 2, "cpu": "test"},
         "load_average": {"before": 0.5, "after": 1.0},
         "date": "2026-01-01T00:00:00+00:00",
-        "parity": {name: report.parity(same, same) for name in measured if name != "ours"},
+        "parity": {
+            name: report.parity(same, same, 0.0 if name == "ours-v2" else 1e-6) for name in measured if name != "ours"
+        },
         "prediction_log": _log_figures(ours_rps, logged_rps),
+        "hardening": _hardening_figures(unhardened_rps, ours_rps),
     }
     figures["ratios"] = report.all_ratios(measured)
     figures["targets"] = report.judge(figures)
@@ -218,17 +230,33 @@ def test_targets_are_judged_against_the_issues() -> None:
     assert met["ratios"]["best_peer"]["which"]["cold_start"] == "kserve"
     assert met["ratios"]["best_asgi"]["throughput"] == 2.5  # against uvicorn's 12,000
     assert met["ratios"]["best_asgi"]["which"]["latency_p99"] == "granian"
+    assert met["ratios"]["v2_best_peer"]["throughput"] == 18.0  # ours on the v2 route against KServe's 1,500
     assert all(t["met"] for t in met["targets"]), met["targets"]
     assert met["prediction_log"]["overhead_pct"] == 1.0
-    missed = _figures(ours_rps=15_000, cpu_us=41.0, p99=2.5, logged_rps=14_250)  # 5 % lost: not under 5 %
+    assert met["hardening"]["overhead_pct"] == 3.23  # 30,000 against 31,000 before the hardening
+    missed = _figures(
+        ours_rps=15_000,
+        cpu_us=41.0,
+        p99=2.5,
+        logged_rps=14_250,  # 5 % lost: not under 5 %
+        v2=(20_000, 40.5, 2.1),
+        unhardened_rps=16_700,  # 10.2 % lost: over 10 %
+    )
     assert {t["name"] for t in missed["targets"] if not t["met"]} == {
         "throughput",
         "throughput_peers",
+        "throughput_peers_v2",
         "http_layer",
         "cpu_per_request",
+        "cpu_per_request_v2",
         "latency_p99",
+        "latency_p99_v2",
         "prediction_log",
+        "hardening",
     }
+    judged = {t["name"]: t for t in missed["targets"]}
+    assert judged["throughput_peers_v2"]["value"] == 13.33
+    assert judged["hardening"]["value"] == 10.18
 
 
 def test_targets_of_servers_not_run_are_not_measured() -> None:
@@ -240,7 +268,16 @@ def test_targets_of_servers_not_run_are_not_measured() -> None:
     assert judged["throughput"]["met"] is True
     del figures["servers"]["uvicorn"], figures["servers"]["granian"]
     figures["ratios"] = report.all_ratios(figures["servers"])
-    assert {t["name"] for t in report.judge(figures) if t["met"] is None} == {"throughput_peers", "http_layer"}
+    del figures["servers"]["ours-v2"], figures["hardening"]
+    figures["ratios"] = report.all_ratios(figures["servers"])
+    assert {t["name"] for t in report.judge(figures) if t["met"] is None} == {
+        "throughput_peers",
+        "throughput_peers_v2",
+        "http_layer",
+        "cpu_per_request_v2",
+        "latency_p99_v2",
+        "hardening",
+    }
 
 
 def test_parity_needs_the_same_labels_and_probabilities() -> None:
@@ -261,39 +298,70 @@ def test_problems_name_what_makes_a_run_invalid() -> None:
     figures["servers"]["kserve"]["load"]["errors"] = {"total": 2, "timeout": 2}  # socket errors only: a peer's own
     figures["servers"]["mlserver"]["load"]["non_2xx"] = 1
     figures["parity"]["mlflow"] = report.parity([("a", [1.0])], [("b", [1.0])])
+    figures["parity"]["ours-v2"] = report.parity([("a", [0.5, 0.5])], [("a", [0.5, 0.5 + 1e-9])], 0.0)
+    figures["hardening"]["without"]["errors"] = {"total": 4}
+    figures["hardening"]["parity"] = report.parity([("a", [1.0])], [("a", [0.9])])
     found = report.problems(figures)
-    assert len(found) == 3, found
+    assert len(found) == 6, found
     assert any(p.startswith("granian had errors under load") for p in found)
     assert any(p.startswith("mlserver answered non-2xx") for p in found)
     assert any(p.startswith("mlflow answered differently from ours") for p in found)
+    assert any(p.startswith("ours-v2 answered differently from ours") for p in found)  # v2 must equal /predict
+    assert any(p.startswith("our server (the attack protections' cost: without) had errors") for p in found)
+    assert any(p.startswith("the server before the hardening answered differently") for p in found)
 
 
 def test_markdown_tables_and_readme_block(tmp_path: Path) -> None:
     figures = _figures(ours_rps=15_000, logged_rps=14_850)
     table = markdown.markdown(figures)
     header = (
-        "| figure | ours: `pkg serve` | uvicorn + ASGI | granian + ASGI | `mlflow models serve` | KServe ModelServer "
-        "| MLServer | ours vs the best peer | ours vs the best ASGI server |"
+        "| figure | ours: `pkg serve` | ours: `pkg serve`, v2 `…/infer` | uvicorn + ASGI | granian + ASGI "
+        "| `mlflow models serve` | KServe ModelServer | MLServer | ours vs the best peer | ours (v2) vs the best peer "
+        "| ours vs the best ASGI server |"
     )
     assert header in table
     assert (
-        "| requests/s | 15,000 | 12,000 | 10,800 | 1,000 | 1,500 | 600 | 10.0× more (KServe ModelServer) "
-        "| 1.2× more (uvicorn + ASGI) |" in table
+        "| requests/s | 15,000 | 27,000 | 12,000 | 10,800 | 1,000 | 1,500 | 600 | 10.0× more (KServe ModelServer) "
+        "| 18.0× more (KServe ModelServer) | 1.2× more (uvicorn + ASGI) |" in table
     )
-    assert "| cold start (process start to ready), s | 0.200 | 0.400 | 0.500 | 4.000 | 3.000 | 20.000 |" in table
+    assert "| errors (non-2xx + socket) | 0 | 0 | 0 | 0 | 0 | 0 | 0 | | | |" in table
+    assert (
+        "| cold start (process start to ready), s | 0.200 | 0.200 | 0.400 | 0.500 | 4.000 | 3.000 | 20.000 |" in table
+    )
     assert "| throughput vs `mlflow models serve` (issue 3) | 15.00× | ≥ 20× | **no** |" in table
-    assert "| throughput vs the best of MLflow, KServe and MLServer (issue 11) | 10.00× | ≥ 15× | **no** |" in table
+    assert (
+        "| throughput vs the best of MLflow, KServe and MLServer, `/predict` (issue 11) | 10.00× | ≥ 15× | **no** |"
+        in table
+    )
+    assert (
+        "| throughput vs the best of MLflow, KServe and MLServer, v2 `…/infer` (issue 11) | 18.00× | ≥ 15× | yes |"
+        in table
+    )
+    assert "| p99 latency, v2 `…/infer` | 1.60 ms | ≤ 2 ms | yes |" in table
     assert "| cold start (process start to ready) | 0.20 s | ≤ 0.5 s | yes |" in table
     assert "| requests/s | 15,000 | 14,850 | -1.0 % | < 5% lost | yes |" in table
     assert "| server CPU per request, µs | 30.0 | 31.0 | +1.0 | | |" in table
     assert "the median of the 2 rounds' ratios, 0.990 (from 0.990 to 0.990; 0.990 over all rounds together)" in table
     assert "6,000 lines (2.4 MB in 1 file) for 60,000 requests (10.0%), 0 dropped" in table
-    assert "Targets met: **6 of 9** measured" in table
+    # the hardening's cost: 15,000 now against 31,000 before
+    assert "| figure | before the hardening (b7b716b) | now | change | target | met |" in table
+    assert "| requests/s | 31,000 | 15,000 | -51.6 % | ≤ 10% lost | **no** |" in table
+    assert "| server CPU per request, µs | 28.0 | 30.0 | +2.0 | | |" in table
+    assert (
+        "throughput lost to the protections +51.6 % (each round's from +51.6 to +51.6 %). The two gave the same answers."
+        in table
+    )
+    assert "`POST /v2/models/{name}/infer` (the Open Inference Protocol) on the same server" in table
+    assert "Targets met: **9 of 13** measured" in table
     assert "Same model: every server gave our labels" in table
-    del figures["prediction_log"]  # figures of a run without it: no such table
+    del figures["prediction_log"], figures["hardening"]  # figures of a run without them: no such tables
+    del figures["servers"]["ours-v2"], figures["parity"]["ours-v2"]
+    figures["ratios"] = report.all_ratios(figures["servers"])
     figures["targets"] = report.judge(figures)
     text = markdown.markdown(figures)
     assert "logging off" not in text
+    assert "before the hardening (" not in text
+    assert "ours (v2) vs the best peer" not in text
     assert "| throughput lost to the prediction log at the default sample rate | – | < 5 % | not measured |" in text
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\nbefore\n\n{common.BEGIN}\nold table\n{common.END}\n\nafter\n")
@@ -320,6 +388,89 @@ def test_mlserver_speaks_the_open_inference_protocol() -> None:
     assert peers.mlserver_answers(response, ["0", "1"]) == [("1", [0.2, 0.8]), ("0", [0.7, 0.3])]
     with pytest.raises(common.StepFailed, match="not predict_proba"):
         peers.mlserver_answers({"outputs": [{"name": "predict", "data": [1, 0]}]}, ["0", "1"])
+
+
+def test_v2_request_follows_the_model_metadata() -> None:
+    rows = [{"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 4.0, "b": 5.0, "c": 6.0}]
+    metadata = {
+        "name": "pkg",
+        "inputs": [
+            {"name": "b", "datatype": "FP32", "shape": [-1]},
+            {"name": "c", "datatype": "INT64", "shape": [-1]},
+            {"name": "a", "datatype": "BYTES", "shape": [-1]},
+        ],
+        "classes": ["yes", "no"],
+    }
+    assert v2.v2_request(rows, metadata) == {
+        "inputs": [
+            {"name": "b", "datatype": "FP32", "shape": [2], "data": [2.0, 5.0]},
+            {"name": "c", "datatype": "INT64", "shape": [2], "data": [3, 6]},
+            {"name": "a", "datatype": "BYTES", "shape": [2], "data": ["1.0", "4.0"]},
+        ]
+    }
+    with pytest.raises(common.StepFailed, match="input 'd' that the rows do not have"):
+        v2.v2_request(rows, {"inputs": [{"name": "d", "datatype": "FP32"}]})
+    response = {
+        "id": "x",
+        "outputs": [
+            {"name": "label", "datatype": "BYTES", "shape": [2], "data": ["no", "yes"]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [2, 2], "data": [0.2, 0.8, 0.7, 0.3]},
+        ],
+    }
+    # the metadata's classes are yes, no; the answers are in the order asked for
+    assert v2.v2_answers(response, ["no", "yes"], metadata) == [("no", [0.8, 0.2]), ("yes", [0.3, 0.7])]
+    with pytest.raises(common.StepFailed, match="not label and probabilities"):
+        v2.v2_answers({"outputs": response["outputs"][:1]}, ["no", "yes"], metadata)
+    with pytest.raises(common.StepFailed, match="classes"):
+        v2.v2_answers(response, ["0", "1"], metadata)
+
+
+def test_paired_rounds_cost_is_the_median_with_its_spread() -> None:
+    def load(rps: float) -> dict[str, Any]:
+        return {
+            "requests": int(rps),
+            "seconds": 1.0,
+            "cpu_seconds": rps * 30e-6,
+            "throughput_rps": rps,
+            "latency_ms": {"p50": 0.5, "p99": 1.0},
+            "errors": {"total": 0},
+        }
+
+    loads = {"before": [load(1000), load(1000), load(1000)], "after": [load(900), load(950), load(1000)]}
+    figures = rounds.compare(rounds.Rounds("before", "after", loads=loads), seconds=1)
+    assert figures["round_ratios"] == [0.9, 0.95, 1.0]
+    assert figures["throughput_ratio"] == 0.95
+    assert figures["overhead_pct"] == 5.0
+    assert figures["overhead_pct_range"] == [0.0, 10.0]
+    assert figures["before"]["throughput_rps"] == 1000.0
+    assert figures["after"]["throughput_rps"] == 950.0
+    assert figures["throughput_ratio_all_rounds"] == 0.95
+
+
+def test_the_baseline_takes_the_benchmarks_answers_or_says_which_not() -> None:
+    assert hardening.unknown_answers('{"task": ["classification"], "project_name": "x"}', {"task": "regression"}) == []
+    assert hardening.unknown_answers('{"task": ["classification"]}', {"deploy_target": "kserve", "task": "x"}) == [
+        "deploy_target"
+    ]
+
+
+@pytest.mark.skipif(
+    subprocess.run(["git", "cat-file", "-e", f"{hardening.BASELINE}^{{commit}}"], cwd=TEMPLATE, check=False).returncode,
+    reason=f"needs the template's history ({hardening.BASELINE})",
+)
+def test_the_default_baseline_bakes_the_server_before_the_hardening(tmp_path: Path) -> None:
+    """The template at BASELINE bakes with its own tools.bake: the server split in modules, not yet hardened."""
+    data = common.write_dataset(tmp_path / "data.csv", rows=200, seed=0)
+    project, about = hardening.bake_at(hardening.BASELINE, run.bench_answers(data), tmp_path, tmp_path / "bake.log")
+    assert about["commit"].startswith(hardening.BASELINE)
+    assert "one module per job" in about["subject"]
+    serving = project / "src" / "serving_bench" / "serving"
+    assert (serving / "protocol.py").is_file() and not (serving / "http.py").exists()  # after the split
+    assert not (serving / "limits.py").exists() and not (serving / "v2.py").exists()  # before the hardening
+    current = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}" / "serving"
+    assert (current / "limits.py").is_file()
+    with pytest.raises(common.StepFailed, match="unknown revision|Needed a single revision|failed"):
+        hardening.bake_at("no-such-ref-anywhere", run.bench_answers(data), tmp_path, tmp_path / "bake.log")
 
 
 def test_kserve_model_script_compiles() -> None:
@@ -405,9 +556,10 @@ WITH_PEERS = os.environ.get("SERVING_BENCHMARK_PEERS", "1") != "0"
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (Debian package wrk)")
 def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[str, Any], None]) -> None:
-    """A 2-second run of the whole benchmark: every server measured, the same answers, no errors, nothing left; and
-    ours with the prediction log against without."""
-    names = ["ours", "uvicorn", "granian", "mlflow", *(["kserve", "mlserver"] if WITH_PEERS else [])]
+    """A 2-second run of the whole benchmark: every server measured (ours on /predict and on the v2 infer route), the
+    same answers, no errors, nothing left; ours with the prediction log against without, and against ours before the
+    hardening (one round each)."""
+    names = ["ours", "ours-v2", "uvicorn", "granian", "mlflow", *(["kserve", "mlserver"] if WITH_PEERS else [])]
     output = tmp_path / "serving.json"
     result = Steps(record_property)(
         "benchmark",
@@ -416,7 +568,8 @@ def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[
             "-m",
             "tools.serving_benchmark",
             *("--duration", "2", "--warmup", "1", "--starts", "1", "--rows", "5000", "--log-rounds", "2"),
-            *("--log-seconds", "1", "--servers", ",".join(names)),
+            *("--log-seconds", "1", "--hardening-rounds", "1", "--hardening-seconds", "1"),
+            *("--servers", ",".join(names)),
             *("--work", str(tmp_path / "work"), "--output", str(output)),
         ],
         cwd=TEMPLATE,
@@ -442,7 +595,10 @@ def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[
         assert server["stopped_cleanly"], name
         for pid in server["pids"]:
             assert not procs.group_members(pid), f"{name}: processes of group {pid} are still running"
-    for name in ("ours", "uvicorn", "granian"):  # our application, whatever carries it: not one error
+    assert figures["parity"]["ours-v2"]["max_abs_probability_diff"] == 0.0, "v2 infer must equal /predict"
+    assert figures["servers"]["ours-v2"]["command"] == figures["servers"]["ours"]["command"]
+    assert "v2_best_peer" in figures["ratios"]
+    for name in ("ours", "ours-v2", "uvicorn", "granian"):  # our application, whatever carries it: not one error
         assert figures["servers"][name]["load"]["errors"]["total"] == 0, name
     assert figures["servers"]["mlflow"]["processes"] >= 2, "mlflow models serve runs its server as a child"
     assert figures["servers"]["granian"]["processes"] >= 2, "granian runs its worker as a child"
@@ -470,9 +626,20 @@ def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[
     assert logging["log"]["files"] >= 1
     assert 0.05 < logging["log"]["share_logged"] < 0.2, logging["log"]  # sampled at 0.1, warm-up included
     assert logging["stopped_cleanly"]
+    hardened = figures["hardening"]
+    assert hardened["baseline"]["commit"].startswith(hardening.BASELINE)
+    assert len(hardened["round_ratios"]) == 1
+    assert hardened["without"]["throughput_rps"] > 0 and hardened["with"]["throughput_rps"] > 0
+    assert hardened["without"]["errors"]["total"] == 0 and hardened["with"]["errors"]["total"] == 0
+    assert hardened["parity"]["identical"] and hardened["parity"]["rows"] == common.PARITY_ROWS
+    assert hardened["overhead_pct_range"][0] == hardened["overhead_pct"] == hardened["overhead_pct_range"][1]
+    assert hardened["stopped_cleanly"]
+    assert judged["hardening"]["value"] == hardened["overhead_pct"]
+    assert judged["latency_p99_v2"]["value"] == figures["servers"]["ours-v2"]["load"]["latency_ms"]["p99"]
     table = output.with_suffix(".md").read_text()
     assert "| requests/s |" in table
     assert "ours vs the best ASGI server" in table
     assert "Same model" in table
     assert "| figure | logging off | logging on | change | target | met |" in table
+    assert f"| figure | before the hardening ({hardening.BASELINE}) | now | change | target | met |" in table
     assert "targets missed" in result.stdout or figures["targets_met"]

@@ -1,6 +1,6 @@
 """Serving benchmark (issues 3, 5 and 11, "Speed"): the generated project's server side by side with the same
 application on well-kept ASGI servers and with other model servers, on the same model; and what its prediction log
-costs it.
+and its attack protections cost it.
 
 One run, one server at a time:
 
@@ -13,6 +13,8 @@ One run, one server at a time:
 3. for each server (``--servers``, default all):
 
    - ``ours``: ``<package> serve``, the hand-written HTTP/1.1 layer (``serving/protocol.py``, ``serving/server.py``);
+   - ``ours-v2``: the same server on ``POST /v2/models/{name}/infer`` (the Open Inference Protocol, ``v2``), the same
+     rows as JSON tensors built from its model metadata (``GET /v2/models/{name}``), answers equal to ``/predict``'s;
    - ``uvicorn``, ``granian``: the very same ``App`` and ``Routes`` behind a bare ASGI callable
      (``serving/asgi.py``) on uvicorn (httptools, uvloop) and on granian (uvloop, HTTP/1): the issue's measurement of
      whether the hand-written layer stays. These servers are installed in the benchmark's venvs only;
@@ -29,8 +31,11 @@ One run, one server at a time:
    process and every descendant, from ``/proc/<pid>/stat``, over the measured window, per request wrk completed);
 4. the prediction log (issue 5, ``logcost``): our server twice more, side by side, with ``PREDICTION_LOG_DIR`` at the
    default sample rate and without, started afresh for each of ``--log-rounds`` rounds of ``--log-seconds`` of load
-   on each, in alternating order; the median of the rounds' throughput ratios is the cost (under 5 %);
-5. writes the figures, ours' ratios against each server, against the best of the three peers and against the best
+   on each, in alternating order (``rounds``); the median of the rounds' throughput ratios is the cost (under 5 %);
+5. the attack protections (issue 11, ``hardening``): our server against the same project's server before the
+   hardening (the template at ``--hardening-baseline``, baked into a runtime venv of its own, on the same model), on
+   ``/predict``, in ``--hardening-rounds`` rounds of ``--hardening-seconds`` the same way (at most 10 %);
+6. writes the figures, ours' ratios against each server, against the best of the three peers and against the best
    ASGI server, and the issues' targets, as JSON and Markdown (``markdown``; optionally into the README, between
    ``<!-- serving-benchmark:begin -->`` and ``<!-- serving-benchmark:end -->``).
 
@@ -38,11 +43,12 @@ Every server is started in its own process group and stopped with it (SIGTERM, t
 fails or is interrupted. Linux only (``/proc``); needs ``wrk``, and PyPI (or a warm uv cache) for the peers' and the
 ASGI servers' venvs.
 
-    python -m tools.serving_benchmark [--duration 10] [--servers ours,uvicorn,granian,mlflow,kserve,mlserver]
-                                      [--log-rounds 8] [--log-seconds 3] [--output benchmarks/serving.json]
-                                      [--readme README.md] [--check]
+    python -m tools.serving_benchmark [--duration 10] [--servers ours,ours-v2,uvicorn,granian,mlflow,kserve,mlserver]
+                                      [--log-rounds 8] [--log-seconds 3] [--hardening-rounds 8]
+                                      [--hardening-seconds 3] [--hardening-baseline b7b716b]
+                                      [--output benchmarks/serving.json] [--readme README.md] [--check]
     python -m tools.serving_benchmark --render [--output benchmarks/serving.json] [--readme README.md]
 
 Exit status: 0; 1 if the run is invalid (different predictions, errors from our application on any server, non-2xx
-from a peer, an empty prediction log) or, with ``--check``, a measured target is missed; 2 if a step failed.
+from a peer, an empty prediction log, a server before the hardening that answers differently) or, with ``--check``, a measured target is missed; 2 if a step failed.
 """

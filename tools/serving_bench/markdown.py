@@ -9,7 +9,7 @@ from tools.benchmark import write_json
 from tools.serving_bench.common import BEGIN, END, MB
 from tools.serving_bench.report import SYMBOLS, fmt
 
-ORDER = ("ours", "uvicorn", "granian", "mlflow", "kserve", "mlserver")
+ORDER = ("ours", "ours-v2", "uvicorn", "granian", "mlflow", "kserve", "mlserver")
 # label, how to read it from a server's figures, digits, the ratio's name, True if higher is better
 ROWS: list[tuple[str, tuple[str, ...], int, str, bool]] = [
     ("requests/s", ("load", "throughput_rps"), 0, "throughput", True),
@@ -41,17 +41,21 @@ def _servers_table(figures: dict[str, Any]) -> list[str]:
     names = [name for name in ORDER if name in servers] + [name for name in servers if name not in ORDER]
     titles = {name: servers[name]["title"] for name in names}
     ratios = figures["ratios"]
-    header = [f"ours: {titles['ours']}", *(titles[name] for name in names[1:])]
+    header = [f"ours: {titles[name]}" if servers[name]["group"] == "ours" else titles[name] for name in names]
+    # ours against the best peer (and, when measured, ours on the v2 infer route), then against the best ASGI server
+    versus_columns = {"best_peer": "ours vs the best peer", "v2_best_peer": "ours (v2) vs the best peer"}
+    versus_columns = {key: text for key, text in versus_columns.items() if ratios.get(key) or key == "best_peer"}
+    versus_columns["best_asgi"] = "ours vs the best ASGI server"
     lines = [
-        f"| figure | {' | '.join(header)} | ours vs the best peer | ours vs the best ASGI server |",
-        "|---|" + "---:|" * (len(names) + 2),
+        f"| figure | {' | '.join([*header, *versus_columns.values()])} |",
+        "|---|" + "---:|" * (len(names) + len(versus_columns)),
     ]
     for label, keys, digits, ratio, higher in ROWS:
         cells = [fmt(_get(servers[name], keys), digits) for name in names]
-        versus = [_versus(ratios.get(key), ratio, higher, titles) for key in ("best_peer", "best_asgi")]
+        versus = [_versus(ratios.get(key), ratio, higher, titles) for key in versus_columns]
         lines.append(f"| {label} | {' | '.join([*cells, *versus])} |")
     errors = [str(servers[name]["load"]["errors"]["total"]) for name in names]
-    lines.append(f"| errors (non-2xx + socket) | {' | '.join(errors)} | | |")
+    lines.append(f"| errors (non-2xx + socket) | {' | '.join(errors)} |{' |' * len(versus_columns)}")
     return lines
 
 
@@ -103,10 +107,13 @@ def markdown(figures: dict[str, Any]) -> str:
         ),
     ]
     lines += _log_table(figures)
+    lines += _hardening_table(figures)
     machine, load = figures["machine"], figures["load_average"]
     starts = "each from one start." if s["starts"] == 1 else f"each the median of {s['starts']} starts."
     processes = ", ".join(f"{server['title']} {server['processes']}" for server in servers.values())
-    envs = "; ".join(f"{server['title']} {server['runtime_env']['from']}" for server in servers.values())
+    envs = "; ".join(
+        f"{server['title']} {server['runtime_env']['from']}" for name, server in servers.items() if name != "ours-v2"
+    )
     loads = ", ".join(f"{server.get('load_average_before_load', '–')}" for server in servers.values())
     notes = [
         (
@@ -119,6 +126,7 @@ def markdown(figures: dict[str, Any]) -> str:
             "`/readyz`, MLflow `/ping`, KServe `/v1/models/model`, MLServer `/v2/models/model/ready`), polled every "
             f"5 ms; idle memory: VmRSS summed over the processes once ready; {starts}"
         ),
+        *_v2_note(servers),
         (
             "The ASGI servers run `serving/asgi.py`: the very same `App` and `Routes` as ours, one worker on uvloop; "
             "commands in `benchmarks/serving.json` (`servers.<name>.command`). Ours and they run without the admin "
@@ -135,47 +143,118 @@ def markdown(figures: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _v2_note(servers: dict[str, Any]) -> list[str]:
+    if "ours-v2" not in servers:
+        return []
+    return [
+        (
+            f"{servers['ours-v2']['title']}: `POST /v2/models/{{name}}/infer` (the Open Inference Protocol) on the "
+            "same server, the same row as JSON tensors, one input per feature, built from the model metadata at "
+            "`GET /v2/models/{name}`; its predictions equal those of `/predict`."
+        )
+    ]
+
+
+def _rounds_rows(rounds: dict[str, Any], sides: tuple[str, str], target: dict[str, Any]) -> list[str]:
+    """The table of two servers compared in paired rounds (``rounds``): their figures, the change, the target."""
+    before, after = (rounds[side] for side in sides)
+    met = "not measured" if target["met"] is None else ("yes" if target["met"] else "**no**")
+    cpu = "–"
+    if before["cpu_us_per_request"] is not None and after["cpu_us_per_request"] is not None:
+        cpu = f"{after['cpu_us_per_request'] - before['cpu_us_per_request']:+.1f}"
+    limit = f"{SYMBOLS[target['op']]} {target['limit']:g}% lost"
+    return [
+        (
+            f"| requests/s | {fmt(before['throughput_rps'], 0)} | {fmt(after['throughput_rps'], 0)} | "
+            f"{-rounds['overhead_pct']:+.1f} % | {limit} | {met} |"
+        ),
+        f"| latency p50, ms | {fmt(before['latency_ms']['p50'], 2)} | {fmt(after['latency_ms']['p50'], 2)} | | | |",
+        f"| latency p99, ms | {fmt(before['latency_ms']['p99'], 2)} | {fmt(after['latency_ms']['p99'], 2)} | | | |",
+        (
+            f"| server CPU per request, µs | {fmt(before['cpu_us_per_request'])} | "
+            f"{fmt(after['cpu_us_per_request'])} | {cpu} | | |"
+        ),
+    ]
+
+
+def _spread(rounds: dict[str, Any], what: str) -> str:
+    """The median of the rounds' ratios, their range, and the ratio over all rounds together."""
+    ratios = rounds["round_ratios"]
+    return (
+        f"{what}: the median of the {len(ratios)} round{'s' if len(ratios) != 1 else ''}' ratios, "
+        f"{rounds['throughput_ratio']:.3f} (from "
+        f"{min(ratios):.3f} to {max(ratios):.3f}; {rounds['throughput_ratio_all_rounds']:.3f} over all rounds together)"
+    )
+
+
+def _rounds_method(rounds: dict[str, Any]) -> str:
+    return (
+        f"{rounds['rounds']} round{'s' if rounds['rounds'] != 1 else ''}, each starting both afresh side by side, "
+        f"then {rounds.get('warmup_per_run', 1)} s "
+        f"of warm-up and {rounds['seconds_per_run']} s measured on each, in alternating order"
+    )
+
+
+def _target(figures: dict[str, Any], name: str) -> dict[str, Any]:
+    found = next((t for t in figures["targets"] if t["name"] == name), None)
+    return found or {"name": name, "op": "<=", "limit": 0, "met": None}
+
+
 def _log_table(figures: dict[str, Any]) -> list[str]:
     """The prediction log's cost: our server with it against without (nothing for figures without that run)."""
     logging = figures.get("prediction_log")
     if not logging:
         return []
-    off, on, log = logging["off"], logging["on"], logging["log"]
-    rounds = logging["round_ratios"]
-    target = next(t for t in figures["targets"] if t["name"] == "prediction_log")
-    met = "yes" if target["met"] else "**no**"
-    lines = [
+    log = logging["log"]
+    return [
         "",
         (
             f"Prediction log: ours with `PREDICTION_LOG_DIR` set at the default sample rate "
-            f"({logging['sample']:.0%} of the requests) against ours without: {logging['rounds']} rounds, each "
-            f"starting both afresh side by side, then {logging.get('warmup_per_run', 1)} s of warm-up and "
-            f"{logging['seconds_per_run']} s measured on each, in alternating order:"
+            f"({logging['sample']:.0%} of the requests) against ours without: {_rounds_method(logging)}:"
         ),
         "",
         "| figure | logging off | logging on | change | target | met |",
         "|---|---:|---:|---:|---|---|",
-        (
-            f"| requests/s | {fmt(off['throughput_rps'], 0)} | {fmt(on['throughput_rps'], 0)} | "
-            f"{-logging['overhead_pct']:+.1f} % | {SYMBOLS[target['op']]} {target['limit']:g}% lost | {met} |"
-        ),
-        f"| latency p50, ms | {fmt(off['latency_ms']['p50'], 2)} | {fmt(on['latency_ms']['p50'], 2)} | | | |",
-        f"| latency p99, ms | {fmt(off['latency_ms']['p99'], 2)} | {fmt(on['latency_ms']['p99'], 2)} | | | |",
-        (
-            f"| server CPU per request, µs | {fmt(off['cpu_us_per_request'])} | {fmt(on['cpu_us_per_request'])} | "
-            f"{on['cpu_us_per_request'] - off['cpu_us_per_request']:+.1f} | | |"
-        ),
+        *_rounds_rows(logging, ("off", "on"), _target(figures, "prediction_log")),
         "",
         (
-            f"Throughput with the log against without: the median of the {len(rounds)} rounds' ratios, "
-            f"{logging['throughput_ratio']:.3f} (from {min(rounds):.3f} to {max(rounds):.3f}; "
-            f"{logging['throughput_ratio_all_rounds']:.3f} over all rounds together). "
+            f"{_spread(logging, 'Throughput with the log against without')}. "
             f"The log holds {log['lines']:,} lines ({log['bytes'] / MB:.1f} MB in {log['files']} "
             f"file{'s' if log['files'] != 1 else ''}) for {log['requests']:,} requests "
             f"({log['share_logged']:.1%}), {log['dropped']} dropped, {log['write_errors']} write errors."
         ),
     ]
-    return lines
+
+
+def _hardening_table(figures: dict[str, Any]) -> list[str]:
+    """The attack protections' cost: ours against ours before the hardening (nothing without that run)."""
+    rounds = figures.get("hardening")
+    if not rounds:
+        return []
+    base = rounds["baseline"]
+    subject = base["subject"] if len(base["subject"]) <= 90 else base["subject"][:89].rstrip(" ,:") + "…"
+    low, high = rounds["overhead_pct_range"]
+    same = "The two gave the same answers." if rounds["parity"].get("identical") else "**Different answers.**"
+    differences = "; ".join(f"{name} {a} there, {b} here" for name, (a, b) in base["runtime_differences"].items())
+    return [
+        "",
+        (
+            f"Attack protections: ours against the same project's server before the hardening (the template at "
+            f'`{base["commit"][:7]}`, "{subject}", baked and installed in a runtime venv of its own, '
+            f"serving the same model), on `/predict`, batch 1: {_rounds_method(rounds)}:"
+        ),
+        "",
+        f"| figure | before the hardening ({base['commit'][:7]}) | now | change | target | met |",
+        "|---|---:|---:|---:|---|---|",
+        *_rounds_rows(rounds, ("without", "with"), _target(figures, "hardening")),
+        "",
+        (
+            f"{_spread(rounds, 'Throughput now against before')}: throughput lost to the protections "
+            f"{rounds['overhead_pct']:+.1f} % (each round's from {low:+.1f} to {high:+.1f} %). {same} Runtime packages "
+            f"{'the same' if not differences else 'that differ: ' + differences}. The difference is every commit "
+            "since that touched the server: the protections, and the v2 routes beside `/predict`."
+        ),
+    ]
 
 
 def update_readme(readme: Path, table: str) -> None:

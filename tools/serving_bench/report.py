@@ -10,6 +10,8 @@ from tools.serving_bench.common import TOLERANCE
 
 PEERS = ("mlflow", "kserve", "mlserver")  # the issue's three peers: "the best of the three"
 ASGI = ("uvicorn", "granian")
+V2 = "ours-v2"  # ours on POST /v2/models/{name}/infer (``v2``)
+PREDICT, INFER = "`/predict`", "v2 `…/infer`"
 # figure -> (how to read it from a server's figures, True if higher is better)
 FIGURES: dict[str, tuple[Callable[[dict[str, Any]], float | None], bool]] = {
     "throughput": (lambda s: s["load"]["throughput_rps"], True),
@@ -35,9 +37,9 @@ def ratios(ours: dict[str, Any], other: dict[str, Any]) -> dict[str, float | Non
     return found
 
 
-def best_of(servers: dict[str, dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any] | None:
-    """Ours against the best of ``names`` in each figure (each may be a different server); None unless all ran."""
-    if "ours" not in servers or any(name not in servers for name in names):
+def best_of(servers: dict[str, dict[str, Any]], names: tuple[str, ...], ours: str = "ours") -> dict[str, Any] | None:
+    """``ours`` against the best of ``names`` in each figure (each may be a different server); None unless all ran."""
+    if ours not in servers or any(name not in servers for name in names):
         return None
     found: dict[str, Any] = {"which": {}}
     for figure, (read, higher) in FIGURES.items():
@@ -46,17 +48,19 @@ def best_of(servers: dict[str, dict[str, Any]], names: tuple[str, ...]) -> dict[
             found[figure], found["which"][figure] = None, None
             continue
         which = (max if higher else min)(values, key=lambda name: values[name])
-        ours = read(servers["ours"])
+        mine = read(servers[ours])
         found["which"][figure] = which
-        found[figure] = _ratio(ours, values[which]) if higher else _ratio(values[which], ours)
+        found[figure] = _ratio(mine, values[which]) if higher else _ratio(values[which], mine)
     return found
 
 
 def all_ratios(servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Ours against each other server, against the best of the three peers, and against the best ASGI server."""
+    """Ours against each other server, against the best of the three peers, and against the best ASGI server; and
+    ours on the v2 infer route against the best peer (``v2_best_peer``)."""
     found: dict[str, Any] = {name: ratios(servers["ours"], s) for name, s in servers.items() if name != "ours"}
     found["best_peer"] = best_of(servers, PEERS)
     found["best_asgi"] = best_of(servers, ASGI)
+    found["v2_best_peer"] = best_of(servers, PEERS, ours=V2)
     return found
 
 
@@ -82,13 +86,16 @@ TARGETS: list[tuple[str, str, str, Callable[[dict[str, Any]], float | None], str
         ">=",
         20,
     ),
-    (
-        "throughput_peers",
-        "throughput vs the best of MLflow, KServe and MLServer (issue 11)",
-        "×",
-        _read("ratios", "best_peer", "throughput"),
-        ">=",
-        15,
+    *(
+        (
+            f"throughput_peers{suffix}",
+            f"throughput vs the best of MLflow, KServe and MLServer, {route} (issue 11)",
+            "×",
+            _read("ratios", ratios, "throughput"),
+            ">=",
+            15,
+        )
+        for suffix, route, ratios in (("", PREDICT, "best_peer"), ("_v2", INFER, "v2_best_peer"))
     ),
     (
         "http_layer",
@@ -98,15 +105,21 @@ TARGETS: list[tuple[str, str, str, Callable[[dict[str, Any]], float | None], str
         ">=",
         1.5,
     ),
-    (
-        "cpu_per_request",
-        "server CPU per request",
-        "µs",
-        _read("servers", "ours", "load", "cpu_us_per_request"),
-        "<=",
-        40,
+    *(
+        (
+            f"cpu_per_request{suffix}",
+            f"server CPU per request, {route}",
+            "µs",
+            _read(*keys, "cpu_us_per_request"),
+            "<=",
+            40,
+        )
+        for suffix, route, keys in (("", PREDICT, ("servers", "ours", "load")), ("_v2", INFER, ("servers", V2, "load")))
     ),
-    ("latency_p99", "p99 latency", "ms", _read("servers", "ours", "load", "latency_ms", "p99"), "<=", 2),
+    *(
+        (f"latency_p99{suffix}", f"p99 latency, {route}", "ms", _read(*keys, "latency_ms", "p99"), "<=", 2)
+        for suffix, route, keys in (("", PREDICT, ("servers", "ours", "load")), ("_v2", INFER, ("servers", V2, "load")))
+    ),
     ("cold_start", "cold start (process start to ready)", "s", _read("servers", "ours", "cold_start_s"), "<=", 0.5),
     ("runtime_env", "runtime environment", "MB", _read("servers", "ours", "runtime_env_mb"), "<=", 200),
     ("idle_rss", "idle resident memory", "MB", _read("servers", "ours", "idle_rss_mb"), "<=", 100),
@@ -117,6 +130,14 @@ TARGETS: list[tuple[str, str, str, Callable[[dict[str, Any]], float | None], str
         _read("prediction_log", "overhead_pct"),
         "<",
         5,
+    ),
+    (
+        "hardening",
+        "throughput lost to the attack protections (vs the server before the hardening, `/predict`; issue 11)",
+        "%",
+        _read("hardening", "overhead_pct"),
+        "<=",
+        10,
     ),
 ]
 COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -168,17 +189,27 @@ def problems(figures: dict[str, Any]) -> list[str]:
             found.append(f"{name} answered non-2xx under load: {errors}")
         if not server["stopped_cleanly"]:
             found.append(f"{name}: processes were left running")
+    for block, what, sides in (
+        ("prediction_log", "the prediction log", ("off", "on")),
+        ("hardening", "the attack protections' cost", ("without", "with")),
+    ):
+        rounds = figures.get(block)
+        if not rounds:
+            continue
+        for key in sides:
+            if rounds[key]["errors"]["total"]:
+                found.append(f"our server ({what}: {key}) had errors under load: {rounds[key]['errors']}")
+        if not rounds["stopped_cleanly"]:
+            found.append(f"{what}'s servers: processes were left running")
     logging = figures.get("prediction_log")
     if logging:
-        for key in ("off", "on"):
-            if logging[key]["errors"]["total"]:
-                found.append(f"our server (prediction log {key}) had errors under load: {logging[key]['errors']}")
         if not logging["log"]["lines"]:
             found.append("the prediction log is empty: nothing was logged")
         if logging["log"]["write_errors"]:
             found.append(f"the prediction log had {logging['log']['write_errors']} write errors")
-        if not logging["stopped_cleanly"]:
-            found.append("the prediction log's servers: processes were left running")
+    hardening = figures.get("hardening")
+    if hardening and not hardening["parity"].get("identical"):
+        found.append(f"the server before the hardening answered differently from ours: {hardening['parity']}")
     return found
 
 

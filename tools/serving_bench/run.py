@@ -30,13 +30,27 @@ from tools.serving_bench.common import (
     write_dataset,
 )
 from tools.serving_bench.envs import runtime_envs
+from tools.serving_bench.hardening import BASELINE, measure_hardening
 from tools.serving_bench.logcost import measure_prediction_log
 from tools.serving_bench.markdown import write_outputs
 from tools.serving_bench.peers import kserve, mlserver
 from tools.serving_bench.report import all_ratios, judge, parity, problems
 from tools.serving_bench.servers import Server, asgi, measure_server, mlflow, model_artifacts, onnx_inputs, ours
+from tools.serving_bench.v2 import ours_v2
 
-SERVERS = ("ours", "uvicorn", "granian", "mlflow", "kserve", "mlserver")
+SERVERS = ("ours", "ours-v2", "uvicorn", "granian", "mlflow", "kserve", "mlserver")
+SAME_ENV = {"ours-v2": "ours"}  # the same server on another route: the same environment
+
+
+def bench_answers(data: Path) -> dict[str, str]:
+    """The template's answers for the benchmark's project (also those of the server before the hardening)."""
+    return {
+        "project_name": "Serving Bench",
+        "dataset": str(data),
+        "target_column": TARGET_COLUMN,
+        "task": "classification",
+        "model_family": "linear",
+    }
 
 
 def pipeline(work: Path, settings: argparse.Namespace) -> tuple[Path, dict[str, Any], dict[str, float]]:
@@ -44,17 +58,7 @@ def pipeline(work: Path, settings: argparse.Namespace) -> tuple[Path, dict[str, 
     log = work / "logs" / "pipeline.log"
     data = write_dataset(work / "data.csv", settings.rows, settings.seed)
     started = time.perf_counter()
-    project = bake(
-        work / "projects",
-        {
-            "project_name": "Serving Bench",
-            "dataset": str(data),
-            "target_column": TARGET_COLUMN,
-            "task": "classification",
-            "model_family": "linear",
-        },
-        overwrite=True,
-    )
+    project = bake(work / "projects", bench_answers(data), overwrite=True)
     seconds = {"bake": time.perf_counter() - started}
     for name, command in (
         ("sync", ["uv", "sync", "--frozen"]),
@@ -89,15 +93,16 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
     names: list[str] = settings.servers
     print(f"2. runtime environments: {', '.join(names)}", flush=True)
     phases["pipeline"], clock = time.perf_counter() - clock, time.perf_counter()
-    envs = runtime_envs(project, package, artifacts, work, names)
+    envs = runtime_envs(project, package, artifacts, work, [name for name in names if name not in SAME_ENV])
     phases["environments"], clock = time.perf_counter() - clock, time.perf_counter()
     rows = sample_rows(work / "data.csv", PARITY_ROWS)
     classes = [str(c) for c in metadata["classes"]]
     inputs = onnx_inputs(project, work / "logs" / "pipeline.log")
     numeric = [feature["name"] for feature in metadata["inputs"] if feature["type"] == "number"]
-    venvs = {name: work / "envs" / name for name in names}
+    venvs = {name: work / "envs" / name for name in envs}
     makers = {
         "ours": lambda: ours(project, package, venvs["ours"]),
+        "ours-v2": lambda: ours_v2(project, package, venvs["ours"]),
         "uvicorn": lambda: asgi("uvicorn", project, package, venvs["uvicorn"]),
         "granian": lambda: asgi("granian", project, package, venvs["granian"]),
         "mlflow": lambda: mlflow(project, run["run_id"], inputs, numeric),
@@ -112,8 +117,9 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
         server = makers[name]()
         our_server = server if name == "ours" else our_server
         print(f"3. {server.name}: {' '.join(server.command)}", flush=True)
-        servers[name] = {**measure_server(server, rows, classes, settings, work), "runtime_env": envs[name]}
-        servers[name]["runtime_env_mb"] = envs[name]["runtime_env_mb"]
+        env = envs[SAME_ENV.get(name, name)]
+        servers[name] = {**measure_server(server, rows, classes, settings, work), "runtime_env": env}
+        servers[name]["runtime_env_mb"] = env["runtime_env_mb"]
         answers[name], tolerances[name] = servers[name].pop("predictions"), server.tolerance
         phases[name], clock = time.perf_counter() - clock, time.perf_counter()
     assert our_server is not None  # "ours" is always in names
@@ -124,7 +130,15 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         prediction_log = measure_prediction_log(our_server, rows, settings, work)
-        phases["prediction_log"] = time.perf_counter() - clock
+        phases["prediction_log"], clock = time.perf_counter() - clock, time.perf_counter()
+    hardening = None
+    if settings.hardening_rounds:
+        print(
+            f"5. attack protections: {our_server.name} against the server at {settings.hardening_baseline}", flush=True
+        )
+        baked = bench_answers(work / "data.csv")
+        hardening = measure_hardening(our_server, package, rows, classes, settings, baked, work)
+        phases["hardening"] = time.perf_counter() - clock
     figures: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "uv run python -m tools.serving_benchmark " + " ".join(settings.argv),
@@ -143,6 +157,9 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
             "log_rounds": settings.log_rounds,
             "log_seconds": settings.log_seconds,
             "log_sample": LOG_SAMPLE,
+            "hardening_rounds": settings.hardening_rounds,
+            "hardening_seconds": settings.hardening_seconds,
+            "hardening_baseline": settings.hardening_baseline,
         },
         "model": {
             "task": about["task"],
@@ -161,6 +178,7 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
         "image": None,  # the project's `make image` (buildah) is not run here: no image size
         "servers": servers,
         "prediction_log": prediction_log,
+        "hardening": hardening,
     }
     figures["parity"] = {
         name: parity(answers["ours"], answers[name], tolerances[name]) for name in names if name != "ours"
@@ -210,6 +228,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--log-seconds", type=int, default=3, help="seconds of load per server and round in it (%(default)s)"
     )
+    parser.add_argument(
+        "--hardening-rounds",
+        type=int,
+        default=8,
+        help="rounds of the attack protections' cost (ours against ours before them), 0 for none (%(default)s)",
+    )
+    parser.add_argument(
+        "--hardening-seconds", type=int, default=3, help="seconds of load per server and round in it (%(default)s)"
+    )
+    parser.add_argument(
+        "--hardening-baseline",
+        default=BASELINE,
+        metavar="REF",
+        help="git ref of the template whose server is 'before the hardening' (%(default)s)",
+    )
     parser.add_argument("--rows", type=int, default=20_000, help="rows of the training CSV (%(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the training CSV (%(default)s)")
     parser.add_argument("--work", type=Path, default=WORK, help="scratch folder, emptied first (%(default)s)")
@@ -220,9 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true", help="only rewrite the Markdown (and README) from --output")
     args = parser.parse_args(argv)
     args.argv = argv
-    if min(args.duration, args.starts, args.connections, args.log_seconds) < 1 or min(args.warmup, args.log_rounds) < 0:
+    if (
+        min(args.duration, args.starts, args.connections, args.log_seconds, args.hardening_seconds) < 1
+        or min(args.warmup, args.log_rounds, args.hardening_rounds) < 0
+    ):
         parser.error(
-            "--duration, --starts, --connections and --log-seconds must be at least 1, --warmup and --log-rounds at least 0"
+            "--duration, --starts, --connections, --log-seconds and --hardening-seconds must be at least 1, --warmup, "
+            "--log-rounds and --hardening-rounds at least 0"
         )
 
     if args.render:

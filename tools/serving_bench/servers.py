@@ -63,6 +63,8 @@ class Server:
     answers: Callable[[Any, list[str]], Answers]  # response, classes -> (label, probabilities) per row
     tolerance: float = TOLERANCE  # largest difference from our probabilities that still is the same model
     spare_ports: tuple[str, ...] = ()  # environment variables given a free port of their own at each start
+    # Called with the port once the server is ready, before its first request: reads what its requests need from it.
+    configure: Callable[[int], None] | None = None
 
 
 @contextlib.contextmanager
@@ -236,8 +238,6 @@ def measure_server(
     """Cold starts and idle memory (each start), then predictions for the parity check, then the load run."""
     log, wrk_log = work / "logs" / f"{server.name}.log", work / "logs" / f"{server.name}-wrk.log"
     script = work / f"{server.name}.lua"
-    body = json.dumps(server.request(rows[:1]), separators=(",", ":"))
-    script.write_text(lua_script(server.predict_path, body))
     colds: list[float] = []
     idle: list[float] = []
     figures: dict[str, Any] = {
@@ -257,6 +257,11 @@ def measure_server(
             print(f"  start {start + 1}: ready in {cold:.3f} s, {memory['rss_mb']:.0f} MB resident", flush=True)
             if start < settings.starts - 1:
                 continue
+            if server.configure is not None:
+                server.configure(port)
+            script.write_text(
+                lua_script(server.predict_path, json.dumps(server.request(rows[:1]), separators=(",", ":")))
+            )
             status, answer = http_request(port, "POST", server.predict_path, server.request(rows))
             if status != 200:
                 raise StepFailed(f"{server.name}: {server.predict_path} answered {status}: {answer[:500]!r}")
