@@ -71,7 +71,7 @@ from importlib import import_module
 import onnxruntime as ort
 import pandas as pd
 package, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-config, export, schema = (import_module(f"{package}.{name}") for name in ("config", "export", "schema"))
+config, export, schema = (import_module(f"{package}.pipeline.{name}") for name in ("config", "export", "schema"))
 params = config.load_params(config.PARAMS_FILE)
 session = ort.InferenceSession(str(params.paths.onnx), providers=["CPUExecutionProvider"])
 test = pd.read_parquet(params.paths.test).iloc[start:]

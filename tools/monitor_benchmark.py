@@ -53,7 +53,9 @@ import pandas as pd
 
 package, lines, per_file, share, seed, out = sys.argv[1], *map(int, sys.argv[2:4]), float(sys.argv[4]), \
     int(sys.argv[5]), Path(sys.argv[6])
-modules = {name: importlib.import_module(f"{package}.{name}") for name in ("config", "prepare", "schema", "synthetic")}
+modules = {
+    name: importlib.import_module(f"{package}.pipeline.{name}") for name in ("config", "prepare", "schema", "synthetic")
+}
 params = modules["config"].load_params(Path("params.yaml"))
 schema = modules["schema"].load_schema(params.paths.schema_)
 raw = modules["prepare"].validate(modules["prepare"].read_raw(params.paths.raw), schema, params.paths.raw)

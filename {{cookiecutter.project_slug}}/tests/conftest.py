@@ -33,12 +33,12 @@ import pytest
 import uvloop
 import yaml
 
-from {{ cookiecutter.package_name }} import synthetic
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.config import Params, load_params
-from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
-from {{ cookiecutter.package_name }}.io import md5
-from {{ cookiecutter.package_name }}.schema import Schema, load_schema
+from {{ cookiecutter.package_name }}.contracts.io import md5
+from {{ cookiecutter.package_name }}.pipeline import synthetic
+from {{ cookiecutter.package_name }}.pipeline.config import Params, load_params
+from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema, load_schema
 from {{ cookiecutter.package_name }}.serving.server import ModelServer
 from {{ cookiecutter.package_name }}.serving.settings import Settings
 from {{ cookiecutter.package_name }}.serving.unavailable import UnavailableModel

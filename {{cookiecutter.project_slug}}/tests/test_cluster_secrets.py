@@ -19,7 +19,7 @@ import yaml
 from conftest import PROJECT
 from test_deploy import DEPLOY, IMAGE_NAME, KUBECTL, PULL_SECRET, one, render, rendered
 
-from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS
+from {{ cookiecutter.package_name }}.release.promote import ENVIRONMENTS
 
 SCRIPT = PROJECT / "scripts" / "cluster_secrets.py"
 CREDENTIALS = (

@@ -31,7 +31,7 @@ import yaml
 from conftest import BIN, PROJECT, git
 from test_promote import new_repo
 
-from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS, IMAGE, NOTHING, Release, read_release, with_release
+from {{ cookiecutter.package_name }}.release.promote import ENVIRONMENTS, IMAGE, NOTHING, Release, read_release, with_release
 from {{ cookiecutter.package_name }}.serving.admin import AdminApp
 from {{ cookiecutter.package_name }}.serving.app import App
 from {{ cookiecutter.package_name }}.serving.routes import Request

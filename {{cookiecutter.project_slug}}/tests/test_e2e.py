@@ -19,8 +19,8 @@ import pytest
 import yaml
 from conftest import BIN, PACKAGE, Reproduced, free_port, git, run, tracked_outputs
 
-from {{ cookiecutter.package_name }}.io import read_json
-from {{ cookiecutter.package_name }}.tracking import SOURCE_RUN_TAG, SOURCE_STORE_TAG, flatten
+from {{ cookiecutter.package_name }}.contracts.io import read_json
+from {{ cookiecutter.package_name }}.pipeline.tracking import SOURCE_RUN_TAG, SOURCE_STORE_TAG, flatten
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer

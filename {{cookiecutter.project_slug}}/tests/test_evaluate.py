@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from conftest import Workspace
 
-from {{ cookiecutter.package_name }} import evaluate, train
-from {{ cookiecutter.package_name }}.evaluate import PLOT_FILES, Predictions
-from {{ cookiecutter.package_name }}.features import target
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.pipeline import evaluate, train
+from {{ cookiecutter.package_name }}.pipeline.evaluate import PLOT_FILES, Predictions
+from {{ cookiecutter.package_name }}.pipeline.features import target
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 METRICS = {
     "classification": {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "average_precision", "log_loss"},

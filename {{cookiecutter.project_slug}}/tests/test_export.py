@@ -12,11 +12,11 @@ import pytest
 from conftest import Workspace
 from onnx import TensorProto, helper
 
-from {{ cookiecutter.package_name }} import evaluate, export, synthetic, train
-from {{ cookiecutter.package_name }}.config import Params
-from {{ cookiecutter.package_name }}.features import MISSING_CATEGORY, model_inputs, onnx_feeds
-from {{ cookiecutter.package_name }}.runtime import NUMERIC_INPUT
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.contracts.onnx import NUMERIC_INPUT
+from {{ cookiecutter.package_name }}.pipeline import evaluate, export, synthetic, train
+from {{ cookiecutter.package_name }}.pipeline.config import Params
+from {{ cookiecutter.package_name }}.pipeline.features import MISSING_CATEGORY, model_inputs, onnx_feeds
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 
 def onnx_session(ws: Workspace) -> ort.InferenceSession:

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 from conftest import CliResult, Workspace
 
-from {{ cookiecutter.package_name }} import monitor, synthetic
-from {{ cookiecutter.package_name }}.prepare import validate
-from {{ cookiecutter.package_name }}.schema import Feature, Schema
+from {{ cookiecutter.package_name }}.monitoring import monitor
+from {{ cookiecutter.package_name }}.pipeline import synthetic
+from {{ cookiecutter.package_name }}.pipeline.prepare import validate
+from {{ cookiecutter.package_name }}.pipeline.schema import Feature, Schema
 
 START = "2026-11-21T10:00:00Z"
 ROWS = 3000

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from conftest import Workspace
 
-from {{ cookiecutter.package_name }} import prepare, synthetic
-from {{ cookiecutter.package_name }}.schema import DataContractError, Schema
+from {{ cookiecutter.package_name }}.pipeline import prepare, synthetic
+from {{ cookiecutter.package_name }}.pipeline.schema import DataContractError, Schema
 
 ROWS = 300
 

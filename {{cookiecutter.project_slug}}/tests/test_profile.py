@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from conftest import Workspace
 
-from {{ cookiecutter.package_name }} import monitor, profile
-from {{ cookiecutter.package_name }}.runtime import session
+from {{ cookiecutter.package_name }}.monitoring import monitor
+from {{ cookiecutter.package_name }}.pipeline import profile
+from {{ cookiecutter.package_name }}.serving.session import session
 
 MAX_BYTES = 1_000_000
 

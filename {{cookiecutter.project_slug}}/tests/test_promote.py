@@ -17,7 +17,7 @@ import yaml
 from conftest import ISOLATION, PROJECT, CliResult, Workspace, git, run
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS, NOTHING, VERSION_ANNOTATION
+from {{ cookiecutter.package_name }}.release.promote import ENVIRONMENTS, NOTHING, VERSION_ANNOTATION
 
 A, B, C = (f"sha256:{c * 64}" for c in "abc")
 AUTHOR = f"{ISOLATION['GIT_AUTHOR_NAME']} <{ISOLATION['GIT_AUTHOR_EMAIL']}>"

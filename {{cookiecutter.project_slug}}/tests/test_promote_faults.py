@@ -22,8 +22,8 @@ import yaml
 from conftest import PACKAGE, git, run, tool_env
 from test_promote import A, B, C, Repo, needs_deploy, new_repo
 
-from {{ cookiecutter.package_name }}.gitops import CHECKPOINTS
-from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS, NOTHING
+from {{ cookiecutter.package_name }}.release.gitops import CHECKPOINTS
+from {{ cookiecutter.package_name }}.release.promote import ENVIRONMENTS, NOTHING
 
 pytestmark = needs_deploy
 

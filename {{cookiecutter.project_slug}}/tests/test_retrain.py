@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.prepare import read_raw, validate
-from {{ cookiecutter.package_name }}.retrain import RetrainDataError, append_rows
-from {{ cookiecutter.package_name }}.schema import Schema
-from {{ cookiecutter.package_name }}.synthetic import frame, write_csv
+from {{ cookiecutter.package_name }}.monitoring.retrain import RetrainDataError, append_rows
+from {{ cookiecutter.package_name }}.pipeline.prepare import read_raw, validate
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.pipeline.synthetic import frame, write_csv
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 from conftest import Server, Workspace, free_port, model_dir, ready_server
 
-from {{ cookiecutter.package_name }} import export
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.features import model_inputs
-from {{ cookiecutter.package_name }}.runtime import session
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.pipeline import export
+from {{ cookiecutter.package_name }}.pipeline.features import model_inputs
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.serving.session import session
 from {{ cookiecutter.package_name }}.serving.settings import Settings, SettingsError
 
 MAX_BATCH = 50

@@ -25,11 +25,12 @@ from conftest import PACKAGE, Server, Workspace, model_dir, ready_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }} import export
-from {{ cookiecutter.package_name }}.features import model_inputs
-from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY, session
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.contracts.onnx import MISSING_CATEGORY
+from {{ cookiecutter.package_name }}.pipeline import export
+from {{ cookiecutter.package_name }}.pipeline.features import model_inputs
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.serving.routes import Request, Routes
+from {{ cookiecutter.package_name }}.serving.session import session
 
 MAX_BATCH = 50
 MAX_BODY = 64 * 1024

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, require_impossible, write_fake_run
 
-from {{ cookiecutter.package_name }}.tracking import SOURCE_RUN_TAG, SOURCE_STORE_TAG
+from {{ cookiecutter.package_name }}.pipeline.tracking import SOURCE_RUN_TAG, SOURCE_STORE_TAG
 
 # What the release workflow reads from `make register` (release.yml, step `register`).
 REGISTERED = re.compile(r"^registered .* version ([0-9][0-9]*) as .*$", re.MULTILINE)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from conftest import Workspace
 
-from {{ cookiecutter.package_name }} import train
-from {{ cookiecutter.package_name }}.config import ConfigError
-from {{ cookiecutter.package_name }}.features import model_inputs
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.pipeline import train
+from {{ cookiecutter.package_name }}.pipeline.config import ConfigError
+from {{ cookiecutter.package_name }}.pipeline.features import model_inputs
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 FAMILIES = sorted(train.ESTIMATORS["classification"])
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, commit_all, require_impossible
 
-from {{ cookiecutter.package_name }}.config import Params
-from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
-from {{ cookiecutter.package_name }}.validate import failures
+from {{ cookiecutter.package_name }}.pipeline.config import Params
+from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.pipeline.validate import failures
 
 
 def checks_by_name(verdict: dict[str, object]) -> dict[str, dict[str, object]]:

@@ -57,7 +57,7 @@ class Golden:
 
     def problem(self, status: int, body: bytes, request_id: str | None = None) -> str | None:
         """What is wrong with an answer to ``body``, or None."""
-        from {{ cookiecutter.package_name }}.serving.golden import reproduces  # the standard library only
+        from {{ cookiecutter.package_name }}.contracts.golden import reproduces  # the standard library only
 
         if status != 200:
             return f"status {status}: {body[:200]!r}"

@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY, NUMERIC_INPUT, session
-from {{ cookiecutter.package_name }}.serving.golden import reproduces
+from {{ cookiecutter.package_name }}.contracts.golden import reproduces
+from {{ cookiecutter.package_name }}.contracts.onnx import MISSING_CATEGORY, NUMERIC_INPUT
+from {{ cookiecutter.package_name }}.serving.session import session
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 NUMBER_TYPES = frozenset({int, float})

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.io import atomic_path
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.contracts.io import atomic_path
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 
 class RetrainDataError(ValueError):

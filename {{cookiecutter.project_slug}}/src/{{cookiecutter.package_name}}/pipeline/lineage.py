@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from {{ cookiecutter.package_name }}.io import md5
+from {{ cookiecutter.package_name }}.contracts.io import md5
 
 
 def _git(*args: str) -> str | None:

@@ -16,8 +16,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.io import atomic_path
-from {{ cookiecutter.package_name }}.schema import Feature, Schema
+from {{ cookiecutter.package_name }}.contracts.io import atomic_path
+from {{ cookiecutter.package_name }}.pipeline.schema import Feature, Schema
 
 NULL_RATE = 0.05
 
@@ -128,8 +128,8 @@ def write_log(
 
     ``model_dir`` holds ``model.onnx`` and ``metadata.json`` (the pipeline's ``models/``, or a server's model).
     """
-    from {{ cookiecutter.package_name }}.profile import run_model
-    from {{ cookiecutter.package_name }}.runtime import session
+    from {{ cookiecutter.package_name }}.pipeline.profile import run_model
+    from {{ cookiecutter.package_name }}.serving.session import session
 
     onnx_file = model_dir / "model.onnx"
     metadata = json.loads((model_dir / "metadata.json").read_text())

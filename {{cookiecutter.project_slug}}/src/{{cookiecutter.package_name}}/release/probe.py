@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from {{ cookiecutter.package_name }}.serving.golden import reproduces
+from {{ cookiecutter.package_name }}.contracts.golden import reproduces
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from {{ cookiecutter.package_name }}.config import Params
-    from {{ cookiecutter.package_name }}.schema import Schema
+    from {{ cookiecutter.package_name }}.pipeline.config import Params
+    from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 PROJECT = {{ cookiecutter.project_name | tojson }}
 
 
 def _context() -> tuple[Params, Schema]:
-    from {{ cookiecutter.package_name }}.config import PARAMS_FILE, load_params
-    from {{ cookiecutter.package_name }}.schema import load_schema
+    from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, load_params
+    from {{ cookiecutter.package_name }}.pipeline.schema import load_schema
 
     params = load_params(PARAMS_FILE)
     return params, load_schema(params.paths.schema_)
@@ -32,7 +32,7 @@ def _context() -> tuple[Params, Schema]:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Validate the raw data against the schema and split it."""
-    from {{ cookiecutter.package_name }} import prepare
+    from {{ cookiecutter.package_name }}.pipeline import prepare
 
     params, schema = _context()
     paths = params.paths
@@ -45,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Fit the model pipeline."""
     import pandas as pd
 
-    from {{ cookiecutter.package_name }} import train
+    from {{ cookiecutter.package_name }}.pipeline import train
 
     params, schema = _context()
     model = train.fit(pd.read_parquet(params.paths.train), schema, params.train)
@@ -58,7 +58,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Compute test metrics, slice metrics and plot data."""
     import pandas as pd
 
-    from {{ cookiecutter.package_name }} import evaluate, train
+    from {{ cookiecutter.package_name }}.pipeline import evaluate, train
 
     params, schema = _context()
     paths = params.paths
@@ -79,7 +79,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Convert to ONNX, check parity, write metadata."""
     import pandas as pd
 
-    from {{ cookiecutter.package_name }} import export, lineage, train
+    from {{ cookiecutter.package_name }}.pipeline import export, lineage, train
 
     params, schema = _context()
     paths = params.paths
@@ -103,7 +103,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Run the gate and record its verdict (use `gate` to fail on it)."""
     import pandas as pd
 
-    from {{ cookiecutter.package_name }} import validate
+    from {{ cookiecutter.package_name }}.pipeline import validate
 
     params, schema = _context()
     paths = params.paths
@@ -126,9 +126,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     """Exit 1 when the recorded verdict has a failed check, naming each and by how much."""
-    from {{ cookiecutter.package_name }}.config import PARAMS_FILE, load_params
-    from {{ cookiecutter.package_name }}.io import read_json
-    from {{ cookiecutter.package_name }}.verdict import failures
+    from {{ cookiecutter.package_name }}.contracts.io import read_json
+    from {{ cookiecutter.package_name }}.contracts.verdict import failures
+    from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, load_params
 
     params = load_params(PARAMS_FILE)
     verdict = read_json(params.paths.verdict)
@@ -144,8 +144,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     """Log the run (params, metrics, ONNX model, lineage) to MLflow."""
     import yaml
 
-    from {{ cookiecutter.package_name }} import tracking
-    from {{ cookiecutter.package_name }}.config import PARAMS_FILE
+    from {{ cookiecutter.package_name }}.pipeline import tracking
+    from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE
 
     params, _ = _context()
     record = tracking.log_run(params, yaml.safe_load(PARAMS_FILE.read_text()), tracking.lineage_tags(params))
@@ -155,7 +155,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the Markdown report for the pull request."""
-    from {{ cookiecutter.package_name }} import report
+    from {{ cookiecutter.package_name }}.pipeline import report
 
     params, schema = _context()
     report.run(params, schema, f"{PROJECT}: model report")
@@ -167,7 +167,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     """Store the reference profile (training data, predictions on held-out data, metrics) that `monitor` reads."""
     import pandas as pd
 
-    from {{ cookiecutter.package_name }} import profile
+    from {{ cookiecutter.package_name }}.pipeline import profile
 
     params, schema = _context()
     paths = params.paths
@@ -188,8 +188,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     """Drift, decay and data quality of logged predictions: 0 healthy, 1 retrain, 2 usage or input error."""
-    from {{ cookiecutter.package_name }} import monitor
-    from {{ cookiecutter.package_name }}.config import ConfigError
+    from {{ cookiecutter.package_name }}.monitoring import monitor
+    from {{ cookiecutter.package_name }}.pipeline.config import ConfigError
 
     try:
         params, schema = _context()
@@ -219,8 +219,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_retrain_data(args: argparse.Namespace) -> int:
     """Add a window's labelled live rows to the raw data and print how many (`added N ...`, N may be 0)."""
-    from {{ cookiecutter.package_name }} import monitor, retrain
-    from {{ cookiecutter.package_name }}.config import ConfigError
+    from {{ cookiecutter.package_name }}.monitoring import monitor, retrain
+    from {{ cookiecutter.package_name }}.pipeline.config import ConfigError
 
     try:
         params, schema = _context()
@@ -237,8 +237,8 @@ def cmd_register(args: argparse.Namespace) -> int:
     """Register the tracked model in the MLflow registry and set an alias on the new version."""
     import yaml
 
-    from {{ cookiecutter.package_name }} import tracking
-    from {{ cookiecutter.package_name }}.config import PARAMS_FILE, load_params
+    from {{ cookiecutter.package_name }}.pipeline import tracking
+    from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, load_params
 
     params = load_params(PARAMS_FILE)
     raw_params = yaml.safe_load(PARAMS_FILE.read_text())
@@ -252,7 +252,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Write synthetic rows that satisfy the schema (for tests and benchmarks)."""
-    from {{ cookiecutter.package_name }} import synthetic
+    from {{ cookiecutter.package_name }}.pipeline import synthetic
 
     _, schema = _context()
     synthetic.write_csv(schema, args.rows, args.seed, Path(args.output))
@@ -298,7 +298,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Pin an image digest in an environment's overlay and commit it (dev, then staging, then prod)."""
-    from {{ cookiecutter.package_name }} import promote
+    from {{ cookiecutter.package_name }}.release import promote
 
     outcome = promote.promote(args.env, args.digest, args.model_version, force=args.force)
     print(outcome.message)
@@ -307,7 +307,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Return an environment to the digest it ran before (or to --to), as one commit."""
-    from {{ cookiecutter.package_name }} import promote
+    from {{ cookiecutter.package_name }}.release import promote
 
     outcome = promote.rollback(args.env, args.to)
     print(outcome.message)
@@ -316,7 +316,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """List the digests an environment ran, newest first, from git log of its overlay."""
-    from {{ cookiecutter.package_name }} import promote
+    from {{ cookiecutter.package_name }}.release import promote
 
     deployments = promote.history(args.env)
     if args.json:
@@ -328,7 +328,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     """Check a running server against a release's model: 0 if healthy, 1 if its environment should roll back."""
-    from {{ cookiecutter.package_name }} import probe
+    from {{ cookiecutter.package_name }}.release import probe
 
     try:
         metadata = json.loads(Path(args.metadata).read_text())
@@ -369,7 +369,9 @@ SERVING_COMMANDS = ("serve", "healthcheck", "probe")
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser, one sub-command per lifecycle step."""
-    from {{ cookiecutter.package_name }}.promote import ENVIRONMENTS  # standard library only at import: the serving image has it too
+    from {{ cookiecutter.package_name }}.release.promote import (
+        ENVIRONMENTS,  # standard library only at import: the serving image has it too
+    )
 
     root = argparse.ArgumentParser(prog="{{ cookiecutter.package_name }}", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="command", required=True)
@@ -424,10 +426,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in SERVING_COMMANDS:  # the serving image has no pydantic or yaml: the errors below need them
         status: int = args.func(args)
         return status
-    from {{ cookiecutter.package_name }}.config import ConfigError
-    from {{ cookiecutter.package_name }}.gitops import GitError, Interrupted
-    from {{ cookiecutter.package_name }}.promote import PromotionError
-    from {{ cookiecutter.package_name }}.schema import DataContractError
+    from {{ cookiecutter.package_name }}.pipeline.config import ConfigError
+    from {{ cookiecutter.package_name }}.pipeline.schema import DataContractError
+    from {{ cookiecutter.package_name }}.release.gitops import GitError, Interrupted
+    from {{ cookiecutter.package_name }}.release.promote import PromotionError
 
     try:
         status = args.func(args)

@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from {{ cookiecutter.package_name }}.config import DataParams
-from {{ cookiecutter.package_name }}.io import atomic_path, md5, write_json
-from {{ cookiecutter.package_name }}.schema import DataContractError, Feature, Schema
+from {{ cookiecutter.package_name }}.contracts.io import atomic_path, md5, write_json
+from {{ cookiecutter.package_name }}.pipeline.config import DataParams
+from {{ cookiecutter.package_name }}.pipeline.schema import DataContractError, Feature, Schema
 
 EXAMPLES = 3
 

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from {{ cookiecutter.package_name }} import lineage
-from {{ cookiecutter.package_name }}.config import PARAMS_FILE, Params
-from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
-from {{ cookiecutter.package_name }}.io import read_json, write_text
-from {{ cookiecutter.package_name }}.markdown import table
-from {{ cookiecutter.package_name }}.schema import Schema
-from {{ cookiecutter.package_name }}.tracking import flatten
+from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
+from {{ cookiecutter.package_name }}.contracts.markdown import table
+from {{ cookiecutter.package_name }}.pipeline import lineage
+from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, Params
+from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.pipeline.tracking import flatten
 
 RESULT = {"pass": "✅ pass", "fail": "❌ **fail**", "skip": "➖ skipped"}
 MAX_ROWS = 40

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from {{ cookiecutter.package_name }}.config import ConfigError, describe, read_yaml
+from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, describe, read_yaml
 
 FeatureType = Literal["integer", "number", "category"]
 Task = Literal["classification", "regression"]

@@ -12,10 +12,10 @@ from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
-from {{ cookiecutter.package_name }}.config import EvaluateParams
-from {{ cookiecutter.package_name }}.features import model_inputs, target
-from {{ cookiecutter.package_name }}.io import atomic_path, write_json
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.contracts.io import atomic_path, write_json
+from {{ cookiecutter.package_name }}.pipeline.config import EvaluateParams
+from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, target
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 # Direction of every metric this project computes: the gate and the report read it from here.
 HIGHER_IS_BETTER = {

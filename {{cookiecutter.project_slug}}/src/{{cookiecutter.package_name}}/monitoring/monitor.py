@@ -53,10 +53,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from {{ cookiecutter.package_name }} import markdown
-from {{ cookiecutter.package_name }}.config import MonitorParams
-from {{ cookiecutter.package_name }}.io import write_json, write_text
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.contracts import markdown
+from {{ cookiecutter.package_name }}.contracts.io import write_json, write_text
+from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -788,7 +788,9 @@ def decay(scan_: Scan, profile: dict[str, Any], schema: Schema, params: MonitorP
     live: dict[str, float] = {}
     higher_is_better: dict[str, bool] = {}
     if labelled and len(labelled) >= params.min_labels:
-        from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER  # scikit-learn: only when there is something to compute
+        from {{ cookiecutter.package_name }}.pipeline.evaluate import (
+            HIGHER_IS_BETTER,  # scikit-learn: only when there is something to compute
+        )
 
         live, higher_is_better = _metrics(labelled, profile, schema), HIGHER_IS_BETTER
     for name in sorted(set(params.max_drop) | set(live)):
@@ -813,7 +815,7 @@ def decay(scan_: Scan, profile: dict[str, Any], schema: Schema, params: MonitorP
 def _metrics(labelled: list[tuple[Any, Prediction]], profile: dict[str, Any], schema: Schema) -> dict[str, float]:
     import pandas as pd
 
-    from {{ cookiecutter.package_name }}.evaluate import Predictions, compute
+    from {{ cookiecutter.package_name }}.pipeline.evaluate import Predictions, compute
 
     if profile["task"] == "classification":
         classes = profile["predictions"]["classes"]

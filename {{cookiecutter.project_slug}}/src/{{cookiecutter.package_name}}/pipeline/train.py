@@ -19,10 +19,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from {{ cookiecutter.package_name }}.config import ConfigError, TrainParams
-from {{ cookiecutter.package_name }}.features import model_inputs, target
-from {{ cookiecutter.package_name }}.io import atomic_path
-from {{ cookiecutter.package_name }}.schema import Schema, Task
+from {{ cookiecutter.package_name }}.contracts.io import atomic_path
+from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, TrainParams
+from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, target
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema, Task
 
 ESTIMATORS: dict[Task, dict[str, type[BaseEstimator]]] = {
     "classification": {

@@ -25,11 +25,11 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.config import MonitorParams
-from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
-from {{ cookiecutter.package_name }}.io import read_json, write_json
-from {{ cookiecutter.package_name }}.runtime import session
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
+from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
+from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.serving.session import session
 
 FORMAT = 1
 """Version of the profile's layout, checked by the monitor."""

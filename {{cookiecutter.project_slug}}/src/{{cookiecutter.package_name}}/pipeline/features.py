@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.runtime import MISSING_CATEGORY, NUMERIC_INPUT
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.contracts.onnx import MISSING_CATEGORY, NUMERIC_INPUT
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 __all__ = ["MISSING_CATEGORY", "model_inputs", "onnx_feeds", "target"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from {{ cookiecutter.package_name }} import lineage
-from {{ cookiecutter.package_name }}.config import MlflowParams, Params
-from {{ cookiecutter.package_name }}.io import read_json, write_json
+from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
+from {{ cookiecutter.package_name }}.pipeline import lineage
+from {{ cookiecutter.package_name }}.pipeline.config import MlflowParams, Params
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -20,12 +20,13 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }}.config import ExportParams
-from {{ cookiecutter.package_name }}.evaluate import predict
-from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
-from {{ cookiecutter.package_name }}.io import atomic_path, write_json
-from {{ cookiecutter.package_name }}.runtime import NUMERIC_INPUT, session
-from {{ cookiecutter.package_name }}.schema import Schema
+from {{ cookiecutter.package_name }}.contracts.io import atomic_path, write_json
+from {{ cookiecutter.package_name }}.contracts.onnx import NUMERIC_INPUT
+from {{ cookiecutter.package_name }}.pipeline.config import ExportParams
+from {{ cookiecutter.package_name }}.pipeline.evaluate import predict
+from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.serving.session import session
 
 METADATA_FORMAT = 2
 """2: the numeric features arrive packed in one input (``runtime.NUMERIC_INPUT``)."""

@@ -16,14 +16,14 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from {{ cookiecutter.package_name }} import lineage
-from {{ cookiecutter.package_name }}.config import ConfigError, GateParams
-from {{ cookiecutter.package_name }}.evaluate import HIGHER_IS_BETTER
-from {{ cookiecutter.package_name }}.features import model_inputs, onnx_feeds
-from {{ cookiecutter.package_name }}.io import read_json, write_json
-from {{ cookiecutter.package_name }}.runtime import session
-from {{ cookiecutter.package_name }}.schema import Schema
-from {{ cookiecutter.package_name }}.verdict import Check, failures
+from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
+from {{ cookiecutter.package_name }}.contracts.verdict import Check, failures
+from {{ cookiecutter.package_name }}.pipeline import lineage
+from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, GateParams
+from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.serving.session import session
 
 __all__ = ["failures", "run"]
 

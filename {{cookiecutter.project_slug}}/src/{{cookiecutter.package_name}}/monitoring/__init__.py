@@ -1,0 +1,1 @@
+"""Watching the deployed model: drift, decay and data quality of the prediction log, and retraining data."""

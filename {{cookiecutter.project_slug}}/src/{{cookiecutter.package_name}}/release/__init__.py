@@ -1,0 +1,1 @@
+"""Releasing: promotion and rollback of image digests in git, and probes of a running environment."""
