@@ -81,7 +81,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.url = b""
-        self.chunks: list[bytes] = []
+        self.body = b""  # the body's first piece: most bodies come in one
+        self.buffer: bytearray | None = None  # the body so far, once a second piece came
         self.body_size = 0
         self.request_id: str | None = None
         self.bad_request_id = False
@@ -242,14 +243,23 @@ class HttpProtocol(asyncio.Protocol):
             self.writer.write(self, continued)
 
     def on_body(self, body: bytes) -> None:
-        """Collect the body (in chunks: joined once), refusing it as soon as it exceeds the limit."""
+        """Collect the body, refusing it as soon as it exceeds the limit.
+
+        Pieces after the first are appended to one buffer: as a list, a million one-byte chunks held tens of MB.
+        """
         if self.refused or self.ignoring:
             return
         self.body_size += len(body)
         if self.body_size > self.limits.max_body_bytes:
             self._refuse(413, f"the body is larger than MAX_BODY_BYTES={self.limits.max_body_bytes}")
             return
-        self.chunks.append(body)
+        if self.buffer is not None:
+            self.buffer += body
+        elif self.body:
+            self.buffer = bytearray(self.body)
+            self.buffer += body
+        else:
+            self.body = body
 
     def on_message_complete(self) -> None:
         """Begin the request now, or after those received before it."""
@@ -259,7 +269,7 @@ class HttpProtocol(asyncio.Protocol):
         request_id = self.request_id or f"{self.prefix}-{next(self.ids)}"
         url = self.url if self.url[:1] == b"/" else _origin_form(self.url)
         path = url.split(b"?", 1)[0].decode("latin-1")
-        body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        body = self.body if self.buffer is None else bytes(self.buffer)
         request = Request(self.parser.get_method().decode("latin-1"), path, body, request_id, self.route_key)
         keep_alive = self.parser.should_keep_alive()
         self._reset()
