@@ -1,4 +1,4 @@
-"""HTTP/1.1 on asyncio: one protocol object per connection, parsed by httptools, and the writer of responses.
+"""HTTP/1.1 on asyncio: one protocol object per connection, parsed by httptools.
 
 Keep-alive and pipelining: requests are answered in order, one at a time (prediction is CPU-bound and ONNX Runtime
 runs on this thread). Every resource a client can make the server hold is bounded (``limits``): the request line
@@ -82,7 +82,7 @@ class HttpProtocol(asyncio.Protocol):
     def _reset(self) -> None:
         self.url = b""
         self.body = b""  # the body's first piece: most bodies come in one
-        self.buffer: bytearray | None = None  # the body so far, once a second piece came
+        self.buffer: bytearray | None = None  # the body so far, once a second piece came (not a list: tiny chunks)
         self.body_size = 0
         self.request_id: str | None = None
         self.bad_request_id = False
@@ -243,23 +243,18 @@ class HttpProtocol(asyncio.Protocol):
             self.writer.write(self, continued)
 
     def on_body(self, body: bytes) -> None:
-        """Collect the body, refusing it as soon as it exceeds the limit.
-
-        Pieces after the first are appended to one buffer: as a list, a million one-byte chunks held tens of MB.
-        """
+        """Collect the body (pieces after the first in one buffer), refusing it once it exceeds the limit."""
         if self.refused or self.ignoring:
             return
         self.body_size += len(body)
         if self.body_size > self.limits.max_body_bytes:
             self._refuse(413, f"the body is larger than MAX_BODY_BYTES={self.limits.max_body_bytes}")
             return
-        if self.buffer is not None:
-            self.buffer += body
-        elif self.body:
-            self.buffer = bytearray(self.body)
-            self.buffer += body
-        else:
+        if self.buffer is None and not self.body:
             self.body = body
+        else:
+            self.buffer = bytearray(self.body) if self.buffer is None else self.buffer
+            self.buffer += body
 
     def on_message_complete(self) -> None:
         """Begin the request now, or after those received before it."""
