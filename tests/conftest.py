@@ -6,17 +6,13 @@ later ``uv sync --frozen`` only links files.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,33 +121,6 @@ class Steps:
             return run(*args, **kwargs)
         finally:
             self.record(f"step:{name}", round(time.monotonic() - started, 1))
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_http(
-    url: str, timeout: float, process: subprocess.Popen[Any] | None = None, interval: float = 0.05
-) -> float:
-    """Poll ``url`` until it answers 200 and return the seconds it took; fail early if ``process`` (the server) exits."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    started = time.monotonic()
-    while time.monotonic() < started + timeout:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode} before {url} answered")
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            opener.open(url, timeout=5) as response,
-        ):
-            if response.status == 200:
-                return time.monotonic() - started
-        time.sleep(interval)
-    raise AssertionError(f"{url} did not answer 200 within {timeout:.0f} s")
 
 
 def bake_into(output_dir: Path, **answers: Any) -> Path:

@@ -17,7 +17,6 @@ from conftest import (
     COOKIECUTTER,
     MULTICLASS_LABELS,
     PROJECT_TEMPLATE,
-    TEMPLATE,
     UV,
     bake_into,
     project_env,
@@ -27,6 +26,8 @@ from conftest import (
     write_multiclass_csv,
     write_regression_csv,
 )
+
+from tools.bake import TEMPLATE
 
 CONTEXT: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 # Every value of every choice (list) and yes/no (boolean) answer, one bake each; the other answers keep defaults.
@@ -165,7 +166,8 @@ def test_deploy_files_follow_the_deploy_target(tmp_path: Path, target: str) -> N
         base = "../../kserve" if target == "kserve" else "../../base"
         assert overlay["resources"][0] == base
         (image,) = overlay["images"]  # what `promote` rewrites: the same on either path
-        assert image["name"] == "model-server" and image["digest"] == "sha256:" + "0" * 64
+        assert image["name"] == "model-server"
+        assert image["digest"] == "sha256:" + "0" * 64
         assert overlay["commonAnnotations"] == {"model-version": "none"}
         application = yaml.safe_load((project / "deploy" / "argocd" / f"{env}.yaml").read_text())
         assert application["spec"]["source"]["path"] == f"deploy/overlays/{env}"

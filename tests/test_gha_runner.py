@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPLATE, project_env
+from conftest import project_env
 from gha.concurrency import Simulation
 from gha.expressions import ExpressionError, Status, condition, evaluate, interpolate
-from gha.lab import Lab, annotations, ok
+from gha.lab import Lab, job_annotations, ok
 from gha.runner import describe
+
+from tools.bake import TEMPLATE
 
 CONTEXT: dict[str, Any] = {
     "github": {"ref": "refs/heads/main", "event": {"repository": {"private": False}, "pull_requests": []}},
@@ -164,9 +166,9 @@ def test_checkout_defaults_and_pushes(lab: Lab) -> None:
     results = run_text(lab, text).run()
     shallow = results["shallow"]
     assert shallow.outputs == {"commits": "1", "tags": "0", "branches": "1"}
-    assert "could not read Username" in shallow.failed.stderr  # type: ignore[union-attr]  # no persisted token
+    assert "could not read Username" in shallow.failed.stderr  # no persisted token
     assert results["full"].outputs["look"] == "3 tags=1"
-    assert "denied to github-actions[bot]" in results["full"].failed.stderr  # type: ignore[union-attr]  # read token
+    assert "denied to github-actions[bot]" in results["full"].failed.stderr  # read token
 
 
 def test_branch_rules_and_app_tokens(lab: Lab) -> None:
@@ -194,13 +196,15 @@ def test_branch_rules_and_app_tokens(lab: Lab) -> None:
     """
     before = lab.github.sha()
     refused = run_text(lab, text).run()
-    assert "GH013" in refused["push"].failed.stderr and lab.github.sha() == before  # type: ignore[union-attr]
+    assert "GH013" in refused["push"].failed.stderr
+    assert lab.github.sha() == before
     ok(run_text(lab, text, vars={"APP_ID": "1"}, secrets={"APP_KEY": "k"}).run(), "push")
     assert lab.github.git("log", "-1", "--format=%s", "main").strip() == "pushed"
     # GitHub's runners have no git identity: a commit without one fails.
     no_identity = text.replace("git -c user.name=ci -c user.email=ci@example.com commit", "git commit")
     failed = run_text(lab, no_identity, vars={"APP_ID": "1"}, secrets={"APP_KEY": "k"}).run()["push"].failed
-    assert failed and "tell me who you are" in failed.stderr.lower()
+    assert failed
+    assert "tell me who you are" in failed.stderr.lower()
 
 
 def test_artifact_names_are_unique_within_a_run(lab: Lab) -> None:
@@ -220,9 +224,10 @@ def test_artifact_names_are_unique_within_a_run(lab: Lab) -> None:
           - run: test "$GITHUB_RUN_ATTEMPT" -gt 1
     """
     run = run_text(lab, text)
-    assert run.run()["make"].failed.name.startswith("Run test")  # type: ignore[union-attr]
+    assert run.run()["make"].failed.name.startswith("Run test")
     again = run.rerun_failed()["make"]
-    assert again.attempt == 2 and "(409) Conflict" in again.failed.stderr  # type: ignore[union-attr]
+    assert again.attempt == 2
+    assert "(409) Conflict" in again.failed.stderr
     assert (lab.github.artifact(run.run_id, "per-attempt-1") / "attempt").read_text() == "1\n"
 
 
@@ -256,13 +261,15 @@ def test_recorders_refuse_as_github_does(lab: Lab) -> None:
             run: gh pr list
         outputs:
           outcomes: ${{ steps.no-repo.outcome }} ${{ steps.slug.outcome }} ${{ steps.pr.outcome }} ${{ steps.token.outcome }}
-    """
+    """  # noqa: E501 - one workflow line
     results = run_text(lab, text).run()
     ok(results, "tools")
     assert results["tools"].outputs["outcomes"] == "failure failure failure failure"
     steps = results["tools"].steps
-    assert "remote.origin.url" in steps[1].stderr and "Invalid URL" in steps[2].stderr
-    assert "not permitted to create" in steps[4].stderr and "GH_TOKEN" in steps[5].stderr
+    assert "remote.origin.url" in steps[1].stderr
+    assert "Invalid URL" in steps[2].stderr
+    assert "not permitted to create" in steps[4].stderr
+    assert "GH_TOKEN" in steps[5].stderr
     assert [c["body"] for c in lab.github.read()["comments"]["5"]] == ["report\n"]
     lab.github.update(actions_can_create_prs=True)
     assert run_text(lab, text).run()["tools"].outputs["outcomes"] == "failure failure success failure"
@@ -273,7 +280,8 @@ def test_concurrency_simulation() -> None:
     path = folder / "gha" / "example-concurrency.yml"
     states = Simulation(path).play({1: 0, 2: 0, 3: 0}, until=10)
     # One workflow-level group: run 1 holds it, run 2 waits and is replaced by run 3.
-    assert states[1]["only"] == "done" and set(states[2].values()) == {"cancelled"}
+    assert states[1]["only"] == "done"
+    assert set(states[2].values()) == {"cancelled"}
     assert set(states[3].values()) == {"done"}
 
 
@@ -323,6 +331,7 @@ def test_template_comment_workflow_finds_the_pull_request(tmp_path: Path) -> Non
     results = WorkflowRun(lab.github, path, dict(lab.env), "workflow_run", payload=payload).run()
     ok(results, "comment")
     (call,) = lab.github.calls("cml")
-    assert call["posted"] == "figures\n" and "--no-publish" in call["argv"], describe(results)
+    assert call["posted"] == "figures\n", describe(results)
+    assert "--no-publish" in call["argv"], describe(results)
     assert json.dumps(lab.github.read()["comments"]["3"]).count("figures") == 1
-    assert not annotations(results["comment"], "error")
+    assert not job_annotations(results["comment"], "error")

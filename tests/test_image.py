@@ -28,8 +28,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
-from conftest import UV, UV_RUN, Steps, bake_into, free_port, project_env, run, wait_for_http
+from conftest import UV, UV_RUN, Steps, bake_into, project_env, run
+
+from tools.shared import ServerNotReadyError, descendants, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -190,32 +193,14 @@ def buildah(*args: str, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess
     return run([*BUILDAH, *args], cwd=cwd, **kwargs)
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, parents before children (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in sorted(children.get(todo.pop(0), [])):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def server_pid(launcher: subprocess.Popen[Any]) -> int:
     """The server's own process under ``buildah run`` (chroot isolation keeps the host's PID namespace)."""
     for pid in descendants(launcher.pid):
         try:
-            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-        except OSError:
+            argv0 = (psutil.Process(pid).cmdline() or [""])[0]
+        except psutil.Error:
             continue
-        if b"buildah" not in argv0 and argv0 not in (b"sudo", b"env"):
+        if "buildah" not in argv0 and argv0 not in ("sudo", "env"):
             return pid
     raise AssertionError("no server process under buildah run")
 
@@ -288,7 +273,8 @@ def test_image_builds_runs_and_predicts_like_the_pipeline(
     build_seconds = time.monotonic() - started
     image_id = re.search(r"^id: (sha256:[0-9a-f]{64})$", built.stdout, re.MULTILINE)
     reference = re.search(r"^image: (\S+)$", built.stdout, re.MULTILINE)
-    assert image_id and reference, f"make image printed no image and id:\n{built.stdout[-2000:]}"
+    assert image_id, f"make image printed no image id:\n{built.stdout[-2000:]}"
+    assert reference, f"make image printed no image reference:\n{built.stdout[-2000:]}"
     try:
         assert reference.group(1) == f"ghcr.io/your-org/{project.name}:{metadata['version']}"
         check_image(project, image_id.group(1), metadata, classes, package, revision, build_seconds, step)
@@ -309,14 +295,15 @@ def check_image(
     info = json.loads(buildah("inspect", "--type", "image", image, cwd=project).stdout)
     config = info["Docker"]["config"]  # built with --format docker, which keeps HEALTHCHECK
     user = config.get("User", "")
-    assert user and user.split(":")[0].isdigit() and int(user.split(":")[0]) != 0, (
-        f"not a numeric non-root user: {user}"
-    )
+    uid = (user or "").split(":")[0]
+    assert uid.isdigit(), f"not a numeric user: {user}"
+    assert int(uid) != 0, f"not a non-root user: {user}"
     labels = config.get("Labels") or {}
     assert labels.get("org.opencontainers.image.version") == metadata["version"], labels
     assert labels.get("org.opencontainers.image.revision") == revision, labels
     assert labels.get("org.opencontainers.image.source", "").startswith("https://github.com/"), labels
-    assert labels.get("org.opencontainers.image.title") and labels.get("org.opencontainers.image.created"), labels
+    assert labels.get("org.opencontainers.image.title"), labels
+    assert labels.get("org.opencontainers.image.created"), labels
     data_hash = [value for key, value in labels.items() if key.endswith(".model.data-hash")]
     assert data_hash == [metadata["lineage"]["data.raw.md5"]], labels
     healthcheck = (config.get("Healthcheck") or {}).get("Test") or []
@@ -324,7 +311,8 @@ def check_image(
     assert config.get("Entrypoint"), "no ENTRYPOINT"
     assert "8080/tcp" in (config.get("ExposedPorts") or {})
     env = dict(item.split("=", 1) for item in config.get("Env") or [])
-    assert env.get("ORT_DISABLE_TELEMETRY") == "1" and env.get("PYTHONDONTWRITEBYTECODE") == "1", env
+    assert env.get("ORT_DISABLE_TELEMETRY") == "1", env
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1", env
 
     container = buildah("from", "--pull-never", "--quiet", image, cwd=project).stdout.strip()
     try:
@@ -406,7 +394,7 @@ def serve_and_predict(
     try:
         try:
             wait_for_http(f"{url}/readyz", 60, launcher)
-        except AssertionError as exc:
+        except ServerNotReadyError as exc:
             raise AssertionError(f"{exc}\n--- server log ---\n{log.read_text(errors='replace')[-3000:]}") from None
         ready_seconds = time.monotonic() - started
 

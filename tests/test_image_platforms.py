@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import UV, UV_RUN, Steps, bake_into, free_port, project_env, run, wait_for_http
+from conftest import UV, UV_RUN, Steps, bake_into, project_env, run
 from test_image import (
     BUILDAH,
     HOST_ARCH,
@@ -29,10 +29,11 @@ from test_image import (
     assert_predictions,
     base_image,  # noqa: F401 - the amd64 base, a fixture
     buildah,
-    descendants,
     make_base,
     post_json,
 )
+
+from tools.shared import ServerNotReadyError, descendants, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +162,7 @@ def serve_under_qemu(
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for_http(f"{url}/readyz", 120, launcher)
-        except AssertionError as exc:
+        except ServerNotReadyError as exc:
             raise AssertionError(f"{exc}\n--- server log ---\n{log.read_text(errors='replace')[-3000:]}") from None
         run([*chroot, *config["Healthcheck"]["Test"][1:]], cwd=project, env=project_env())
         answer = post_json(f"{url}/predict", {"instances": [g["inputs"] for g in metadata["golden"]]})

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import COOKIECUTTER, TEMPLATE, bake_into, project_env, run, write_multiclass_csv
+from conftest import COOKIECUTTER, bake_into, project_env, run, write_multiclass_csv
 from cookiecutter.exceptions import FailedHookException
+
+from tools.bake import TEMPLATE
 
 # A CSV the refusal case needs, written under tmp_path/inputs; the answers name it with "{csv}".
 CsvWriter = Callable[[Path], None]

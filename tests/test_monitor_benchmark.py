@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPLATE, Steps
+from conftest import Steps
 
 from tools import monitor_benchmark as mb
+from tools.bake import TEMPLATE
+from tools.shared import replace_block
 
 
 def _run(lines: int, labels: bool, seconds: float, peak_mb: float) -> dict[str, Any]:
@@ -80,12 +82,12 @@ def test_markdown_and_readme_block(tmp_path: Path) -> None:
     assert "Targets met: **2 of 2**" in table
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{mb.BEGIN}\nold\n{mb.END}\n\nafter\n")
-    mb.update_readme(readme, table)
-    mb.update_readme(readme, table)  # idempotent
+    replace_block(readme, mb.BLOCK, table)
+    replace_block(readme, mb.BLOCK, table)  # idempotent
     assert readme.read_text() == f"# Title\n\n{mb.BEGIN}\n{table}{mb.END}\n\nafter\n"
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="no"):
-        mb.update_readme(readme, table)
+        replace_block(readme, mb.BLOCK, table)
 
 
 def test_readme_has_the_block() -> None:

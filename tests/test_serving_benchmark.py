@@ -15,9 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPLATE, Steps
+from conftest import Steps
 
-from tools.serving_bench import common, envs, hardening, load, markdown, peers, procs, report, rounds, run, servers, v2
+from tools.bake import TEMPLATE
+from tools.serving_bench import (
+    common,
+    envs,
+    hardening,
+    load,
+    logcost,
+    markdown,
+    peers,
+    procs,
+    report,
+    rounds,
+    run,
+    servers,
+    v2,
+)
+from tools.shared import group_members, replace_block
 
 # wrk 4.1's output for a run with the benchmark's script: its own report, then the line the script's done() prints.
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:40123/predict
@@ -65,27 +81,34 @@ def test_lua_script_quotes_any_body() -> None:
     assert "done = function(summary, latency, requests)" in script
 
 
-def test_parse_stat_handles_any_command_name() -> None:
-    # Fields of proc(5): pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
-    # stime cutime cstime ...; the name holds spaces and parentheses.
-    text = "4242 (my (odd) name) S 17 4242 4242 0 -1 4194560 9264 0 11 0 444 96 7 3 20 0 7 0 1029558 376725504 16930"
-    assert procs.parse_stat(text) == {"ppid": 17, "pgrp": 4242, "utime": 444, "stime": 96, "cutime": 7, "cstime": 3}
+def test_prometheus_counters_reads_only_the_label_less_samples_asked_for() -> None:
+    # The shape of the server's /metrics: labelled counters, a histogram, then the prediction log's plain counters.
+    text = (
+        "# HELP model_requests_total HTTP requests answered.\n# TYPE model_requests_total counter\n"
+        'model_requests_total{model_version="abc",endpoint="/predict",status="200"} 12\n'
+        "# HELP model_request_duration_seconds Time.\n# TYPE model_request_duration_seconds histogram\n"
+        'model_request_duration_seconds_bucket{model_version="abc",endpoint="/predict",le="+Inf"} 12\n'
+        'model_request_duration_seconds_sum{model_version="abc",endpoint="/predict"} 0.5\n'
+        'model_request_duration_seconds_count{model_version="abc",endpoint="/predict"} 12\n'
+        "# HELP prediction_log_lines_total Lines written.\n# TYPE prediction_log_lines_total counter\n"
+        "prediction_log_lines_total 600\n"
+        "# HELP prediction_log_dropped_total Lines dropped.\n# TYPE prediction_log_dropped_total counter\n"
+        "prediction_log_dropped_total 3\n"
+    )
+    assert logcost.prometheus_counters(text, "prediction_log_") == {
+        "prediction_log_lines_total": 600,
+        "prediction_log_dropped_total": 3,
+    }
+    assert logcost.prometheus_counters(text, "model_") == {}
 
 
-def test_parse_status_reads_memory_and_threads() -> None:
-    text = "Name:\tpython\nVmHWM:\t   70100 kB\nVmRSS:\t   67948 kB\nThreads:\t7\n"
-    assert procs.parse_status(text) == {"VmRSS": 67948, "VmHWM": 70100, "Threads": 7}
-    assert procs.parse_status("Name:\tzombie\nState:\tZ (zombie)\n") == {"VmRSS": 0, "VmHWM": 0, "Threads": 0}
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_process_tree_figures_of_this_process() -> None:
     deadline = time.process_time() + 0.05
     while time.process_time() < deadline:  # burn a little CPU so the tick counters move
         pass
     assert procs.tree_cpu_seconds(os.getpid()) > 0
     memory = procs.tree_memory(os.getpid())
-    assert memory["rss_mb"] > 1
+    assert memory["rss_mb"] > 1  # MB = 10^6 bytes: a Python interpreter holds more than that
     assert memory["processes"] >= 1
     assert memory["threads"] >= 1
 
@@ -118,7 +141,7 @@ def test_tensor_request_follows_the_onnx_inputs() -> None:
     }
     packed = [{"name": "__numeric__", "shape": [None, 2]}]
     assert servers.tensor_request(rows, packed, ["b", "a"]) == {"inputs": {"__numeric__": [[2.0, 1.0], [4.0, 3.0]]}}
-    with pytest.raises(common.StepFailed, match="cannot fill"):
+    with pytest.raises(common.StepError, match="cannot fill"):
         servers.tensor_request(rows, [{"name": "other", "shape": [None, 5]}], ["a", "b"])
 
 
@@ -348,8 +371,8 @@ def test_markdown_tables_and_readme_block(tmp_path: Path) -> None:
     assert "| requests/s | 31,000 | 15,000 | -51.6 % | ≤ 10% lost | **no** |" in table
     assert "| server CPU per request, µs | 28.0 | 30.0 | +2.0 | | |" in table
     assert (
-        "throughput lost to the protections +51.6 % (each round's from +51.6 to +51.6 %). The two gave the same answers."
-        in table
+        "throughput lost to the protections +51.6 % (each round's from +51.6 to +51.6 %). "
+        "The two gave the same answers." in table
     )
     assert "`POST /v2/models/{name}/infer` (the Open Inference Protocol) on the same server" in table
     assert "Targets met: **9 of 13** measured" in table
@@ -365,12 +388,12 @@ def test_markdown_tables_and_readme_block(tmp_path: Path) -> None:
     assert "| throughput lost to the prediction log at the default sample rate | – | < 5 % | not measured |" in text
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\nbefore\n\n{common.BEGIN}\nold table\n{common.END}\n\nafter\n")
-    markdown.update_readme(readme, table)
-    markdown.update_readme(readme, table)  # idempotent
+    replace_block(readme, common.BLOCK, table)
+    replace_block(readme, common.BLOCK, table)  # idempotent
     assert readme.read_text() == f"# Title\n\nbefore\n\n{common.BEGIN}\n{table}{common.END}\n\nafter\n"
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="no"):
-        markdown.update_readme(readme, table)
+        replace_block(readme, common.BLOCK, table)
 
 
 def test_mlserver_speaks_the_open_inference_protocol() -> None:
@@ -386,7 +409,7 @@ def test_mlserver_speaks_the_open_inference_protocol() -> None:
         "outputs": [{"name": "predict_proba", "shape": [2, 2], "datatype": "FP64", "data": [0.2, 0.8, 0.7, 0.3]}]
     }
     assert peers.mlserver_answers(response, ["0", "1"]) == [("1", [0.2, 0.8]), ("0", [0.7, 0.3])]
-    with pytest.raises(common.StepFailed, match="not predict_proba"):
+    with pytest.raises(common.StepError, match="not predict_proba"):
         peers.mlserver_answers({"outputs": [{"name": "predict", "data": [1, 0]}]}, ["0", "1"])
 
 
@@ -408,7 +431,7 @@ def test_v2_request_follows_the_model_metadata() -> None:
             {"name": "a", "datatype": "BYTES", "shape": [2], "data": ["1.0", "4.0"]},
         ]
     }
-    with pytest.raises(common.StepFailed, match="input 'd' that the rows do not have"):
+    with pytest.raises(common.StepError, match="input 'd' that the rows do not have"):
         v2.v2_request(rows, {"inputs": [{"name": "d", "datatype": "FP32"}]})
     response = {
         "id": "x",
@@ -419,9 +442,9 @@ def test_v2_request_follows_the_model_metadata() -> None:
     }
     # the metadata's classes are yes, no; the answers are in the order asked for
     assert v2.v2_answers(response, ["no", "yes"], metadata) == [("no", [0.8, 0.2]), ("yes", [0.3, 0.7])]
-    with pytest.raises(common.StepFailed, match="not label and probabilities"):
+    with pytest.raises(common.StepError, match="not label and probabilities"):
         v2.v2_answers({"outputs": response["outputs"][:1]}, ["no", "yes"], metadata)
-    with pytest.raises(common.StepFailed, match="classes"):
+    with pytest.raises(common.StepError, match="classes"):
         v2.v2_answers(response, ["0", "1"], metadata)
 
 
@@ -455,7 +478,8 @@ def test_the_baseline_takes_the_benchmarks_answers_or_says_which_not() -> None:
 
 
 @pytest.mark.skipif(
-    subprocess.run(["git", "cat-file", "-e", f"{hardening.BASELINE}^{{commit}}"], cwd=TEMPLATE, check=False).returncode,
+    subprocess.run(["git", "cat-file", "-e", f"{hardening.BASELINE}^{{commit}}"], cwd=TEMPLATE, check=False).returncode
+    != 0,
     reason=f"needs the template's history ({hardening.BASELINE})",
 )
 def test_the_default_baseline_bakes_the_server_before_the_hardening(tmp_path: Path) -> None:
@@ -465,11 +489,13 @@ def test_the_default_baseline_bakes_the_server_before_the_hardening(tmp_path: Pa
     assert about["commit"].startswith(hardening.BASELINE)
     assert "one module per job" in about["subject"]
     serving = project / "src" / "serving_bench" / "serving"
-    assert (serving / "protocol.py").is_file() and not (serving / "http.py").exists()  # after the split
-    assert not (serving / "limits.py").exists() and not (serving / "v2.py").exists()  # before the hardening
+    assert (serving / "protocol.py").is_file()
+    assert not (serving / "http.py").exists()
+    assert not (serving / "limits.py").exists()
+    assert not (serving / "v2.py").exists()
     current = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}" / "serving"
     assert (current / "limits.py").is_file()
-    with pytest.raises(common.StepFailed, match="unknown revision|Needed a single revision|failed"):
+    with pytest.raises(common.StepError, match=r"unknown revision|Needed a single revision|failed"):
         hardening.bake_at("no-such-ref-anywhere", run.bench_answers(data), tmp_path, tmp_path / "bake.log")
 
 
@@ -594,7 +620,7 @@ def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[
         assert server["runtime_env_mb"] > 0, name
         assert server["stopped_cleanly"], name
         for pid in server["pids"]:
-            assert not procs.group_members(pid), f"{name}: processes of group {pid} are still running"
+            assert not group_members(pid), f"{name}: processes of group {pid} are still running"
     assert figures["parity"]["ours-v2"]["max_abs_probability_diff"] == 0.0, "v2 infer must equal /predict"
     assert figures["servers"]["ours-v2"]["command"] == figures["servers"]["ours"]["command"]
     assert "v2_best_peer" in figures["ratios"]
@@ -604,7 +630,8 @@ def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[
     assert figures["servers"]["granian"]["processes"] >= 2, "granian runs its worker as a child"
     envs = {name: figures["servers"][name]["runtime_env"] for name in names}
     assert envs["uvicorn"]["versions"]["uvicorn"], envs["uvicorn"]
-    assert "uvicorn" not in envs["ours"]["versions"] and "granian" not in envs["ours"]["versions"]
+    assert "uvicorn" not in envs["ours"]["versions"]
+    assert "granian" not in envs["ours"]["versions"]
     log_lines = (tmp_path / "work" / "logs" / "mlflow.log").read_text()
     assert "POST /invocations" not in log_lines, "MLflow's access log should be off"
     for key in ("mlflow", "uvicorn", "granian"):
@@ -629,9 +656,12 @@ def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[
     hardened = figures["hardening"]
     assert hardened["baseline"]["commit"].startswith(hardening.BASELINE)
     assert len(hardened["round_ratios"]) == 1
-    assert hardened["without"]["throughput_rps"] > 0 and hardened["with"]["throughput_rps"] > 0
-    assert hardened["without"]["errors"]["total"] == 0 and hardened["with"]["errors"]["total"] == 0
-    assert hardened["parity"]["identical"] and hardened["parity"]["rows"] == common.PARITY_ROWS
+    assert hardened["without"]["throughput_rps"] > 0
+    assert hardened["with"]["throughput_rps"] > 0
+    assert hardened["without"]["errors"]["total"] == 0
+    assert hardened["with"]["errors"]["total"] == 0
+    assert hardened["parity"]["identical"]
+    assert hardened["parity"]["rows"] == common.PARITY_ROWS
     assert hardened["overhead_pct_range"][0] == hardened["overhead_pct"] == hardened["overhead_pct_range"][1]
     assert hardened["stopped_cleanly"]
     assert judged["hardening"]["value"] == hardened["overhead_pct"]

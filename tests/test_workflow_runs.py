@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import bake_into, free_port, project_env, run, wait_for_http
-from gha.lab import PACKAGE, Lab, annotations, ok
+from conftest import bake_into, project_env, run
+from gha.lab import PACKAGE, Lab, job_annotations, ok
 from gha.runner import JobResult, describe
+
+from tools.shared import free_port, wait_for_http
 
 IMAGE = "ghcr.io/your-org/churn-model"
 PLATFORMS = ["linux/amd64", "linux/arm64"]  # what the release builds: one manifest list
@@ -120,19 +122,24 @@ def test_ci_pr_training_and_comment(lab: Lab) -> None:
     results = training.run()
     ok(results, "train")
     report = (results["train"].workspace / "reports" / "report.md").read_text()  # type: ignore[operator]
-    assert "gate" in report.lower() and "main" in report
+    assert "gate" in report.lower()
+    assert "main" in report
     artifact = lab.github.artifact(training.run_id, "pr-report-1")
-    assert (artifact / "report.md").read_text() == report and (artifact / "pr-number").read_text().strip() == "7"
+    assert (artifact / "report.md").read_text() == report
+    assert (artifact / "pr-number").read_text().strip() == "7"
     assert not lab.github.calls("cml"), "the job that runs PR code must not comment"
 
     # The trusted comment job finds the PR through the API and posts with --repo, no image upload, no telemetry.
     head = {"repository": "your-org/churn-model", "branch": "better-model", "sha": sha}
     ok(comment(lab, workflow_run_event(training.run_id, head, [7])), "comment")
     (call,) = lab.github.calls("cml")
-    assert call["argv"][:2] == ["comment", "update"] and "--no-publish" in call["argv"]
+    assert call["argv"][:2] == ["comment", "update"]
+    assert "--no-publish" in call["argv"]
     assert call["argv"][call["argv"].index("--repo") + 1] == "https://github.com/your-org/churn-model"
     assert call["argv"][call["argv"].index("--target") + 1] == "pr/7"
-    assert call["posted"] == report and not call["publish"] and not call["telemetry"]
+    assert call["posted"] == report
+    assert not call["publish"]
+    assert not call["telemetry"]
     # Posting again (a re-run) updates the one comment in place.
     ok(comment(lab, workflow_run_event(training.run_id, head, [7])), "comment")
     assert [c["body"] for c in comments(lab, 7)] == [report]
@@ -159,16 +166,18 @@ def test_ci_pr_training_and_comment(lab: Lab) -> None:
     assert [c["body"] for c in comments(lab, 8)] == ["fork report"]
     # ... and a fork whose artifact names another pull request is refused: PR 7's report is untouched.
     forged = comment(lab, workflow_run_event(forks_report("7", "forged"), fork_head, []))
-    assert forged["comment"].failed and "belongs to pull request 8" in describe(forged)
+    assert forged["comment"].failed
+    assert "belongs to pull request 8" in describe(forged)
     assert [c["body"] for c in comments(lab, 7)] == [report]
     # A number that is not a number is refused before anything is asked.
     junk = comment(lab, workflow_run_event(forks_report("7; echo owned", "junk"), fork_head, []))
-    assert junk["comment"].failed and "no valid pull-request number" in describe(junk)
+    assert junk["comment"].failed
+    assert "no valid pull-request number" in describe(junk)
     # A run whose head the pull request has moved past posts nothing (the newer run will).
     stale = dict(fork_head, sha="0" * 40)
     results = comment(lab, workflow_run_event(forks_report("8", "stale"), stale, []))
     ok(results, "comment")
-    assert any("nothing to post" in a for a in annotations(results["comment"], "notice"))
+    assert any("nothing to post" in a for a in job_annotations(results["comment"], "notice"))
     assert [c["body"] for c in comments(lab, 8)] == ["fork report"]
 
     # A cancelled training run, or a run that was not for a pull request, gets no comment (the job's if:).
@@ -221,68 +230,81 @@ def test_release_rerun_and_rollback(lab: Lab, staging_url: str) -> None:
     finally:
         del lab.env["LAB_FAIL_ONCE"]
     failed = first["build"].failed
-    assert failed and failed.name.startswith("Build the image"), describe(first)  # pipefail: `make image | tee`
-    assert all(first[j].skipped for j in RELEASE_JOBS[1:]) and lab.github.sha() == start
+    assert failed, describe(first)
+    assert failed.name.startswith("Build the image"), describe(first)  # pipefail: `make image | tee`
+    assert all(first[j].skipped for j in RELEASE_JOBS[1:])
+    assert lab.github.sha() == start
     first = release.rerun_failed()
     ok(first, *RELEASE_JOBS)
-    assert first["build"].attempt == 2 and first["promote-dev"].attempt == 2
+    assert first["build"].attempt == 2
+    assert first["promote-dev"].attempt == 2
     probed = first["promote-staging"].step("Check the model")
     assert "pass  serves the release's model version" in probed.stdout, probed.stdout
 
     # The default MLflow setup: the runner's store does not have the developer's run, and the version is registered.
     assert first["build"].outputs["model-version"] == "1", describe(first)
     digest = first["build"].outputs["digest"]
-    assert DIGEST.match(digest) and first["build"].outputs["image"] == IMAGE
+    assert DIGEST.match(digest)
+    assert first["build"].outputs["image"] == IMAGE
 
     # Built once per attempt, for both platforms, by buildx with QEMU set up first; pushed once as one manifest list
     # (plus the failed try), whose digest push-image read back and everything after names.
     docker = lab.github.calls("docker")
     builds = [c for c in docker if c["argv"][:2] == ["buildx", "build"]]
-    assert len(builds) == 2 and not [c for c in docker if c["argv"][:1] in (["build"], ["push"])]
+    assert len(builds) == 2
+    assert not [c for c in docker if c["argv"][:1] in (["build"], ["push"])]
     assert all(b["platforms"] == PLATFORMS and "--push" in b["argv"] for b in builds), builds
     assert [b.get("digest") for b in builds if not b.get("failed")] == [digest]
     assert any(c["argv"][:3] == ["buildx", "imagetools", "inspect"] for c in docker)
     qemu = first["build"].step("docker/setup-qemu-action")
-    assert "arm64" in qemu.inputs["platforms"] and qemu.inputs["cache-image"] == "false"
+    assert "arm64" in qemu.inputs["platforms"]
+    assert qemu.inputs["cache-image"] == "false"
     ref = f"{IMAGE}@{digest}"
     cosign = [c["argv"] for c in lab.github.calls("cosign")]
     assert ["sign", "--yes", ref] in cosign
     attest = next(c for c in lab.github.calls("cosign") if c["argv"][0] == "attest")
-    assert attest["argv"][-1] == ref and "spdxVersion" in attest["predicate"]
+    assert attest["argv"][-1] == ref
+    assert "spdxVersion" in attest["predicate"]
     provenance = first["build"].step("actions/attest-build-provenance")
     assert provenance.inputs == {"subject-name": IMAGE, "subject-digest": digest, "push-to-registry": "true"}
     runs = [c["argv"] for c in docker if c["argv"][0] == "run"]
-    assert len(runs) == 1 and runs[0][-1] == ref
+    assert len(runs) == 1
+    assert runs[0][-1] == ref
 
     # One promotion commit per environment on github.com's main, each pushed with the App's token.
     assert subjects(lab, start) == ["promote prod", "promote staging", "promote dev"]
     for env in ("dev", "staging", "prod"):
         assert overlay_digest(lab, env) == digest
     pushes = [c for c in lab.github.calls("git") if c["argv"][0] == "push"]
-    assert [c["token_kind"] for c in pushes] == ["app"] * 3 and all(c["returncode"] == 0 for c in pushes)
+    assert [c["token_kind"] for c in pushes] == ["app"] * 3
+    assert all(c["returncode"] == 0 for c in pushes)
 
     # Without the App the workflow's own token is refused by main's rules, and the job says what to set up.
     second_start = lab.github.sha()
     no_app = lab.run("release.yml", "push", vars={"STAGING_URL": staging_url, "ROLLOUT_WAIT_SECONDS": "30"})
-    assert no_app["promote-dev"].failed and no_app["promote-staging"].skipped, describe(no_app)
-    assert any("RELEASE_APP_CLIENT_ID" in a for a in annotations(no_app["promote-dev"], "error"))
+    assert no_app["promote-dev"].failed, describe(no_app)
+    assert no_app["promote-staging"].skipped, describe(no_app)
+    assert any("RELEASE_APP_CLIENT_ID" in a for a in job_annotations(no_app["promote-dev"], "error"))
     assert lab.github.sha() == second_start
     refused = [c for c in lab.github.calls("git") if c.get("refused")]
-    assert refused and refused[-1]["token_kind"] == "default"
+    assert refused
+    assert refused[-1]["token_kind"] == "default"
 
     # A second release reaches staging; prod, whose environment lost its reviewers, refuses to deploy unreviewed.
     lab.github.environment("prod", reviewers=False)
     second = lab.run("release.yml", "push", vars=release_vars(staging_url), secrets=APP_SECRETS)
-    assert second["promote-prod"].failed and not second["promote-staging"].failed, describe(second)
-    assert any("no required reviewers" in a for a in annotations(second["promote-prod"], "error"))
+    assert second["promote-prod"].failed, describe(second)
+    assert not second["promote-staging"].failed, describe(second)
+    assert any("no required reviewers" in a for a in job_annotations(second["promote-prod"], "error"))
     new_digest = second["build"].outputs["digest"]
-    assert overlay_digest(lab, "staging") == new_digest and overlay_digest(lab, "prod") == digest
+    assert overlay_digest(lab, "staging") == new_digest
+    assert overlay_digest(lab, "prod") == digest
     # ... unless the team says so explicitly.
     allowed = lab.run(
         "release.yml", "push", vars=release_vars(staging_url, ALLOW_UNREVIEWED_PROD="true"), secrets=APP_SECRETS
     )
     ok(allowed, *RELEASE_JOBS)
-    assert any("unreviewed" in a for a in annotations(allowed["promote-prod"], "warning"))
+    assert any("unreviewed" in a for a in job_annotations(allowed["promote-prod"], "warning"))
     lab.github.environment("prod", reviewers=True)
     new_digest = allowed["build"].outputs["digest"]
     assert overlay_digest(lab, "prod") == new_digest
@@ -292,12 +314,16 @@ def test_release_rerun_and_rollback(lab: Lab, staging_url: str) -> None:
         "rollback.yml", "workflow_dispatch", inputs={"environment": "prod", "to": ""}, vars=APP, secrets=APP_SECRETS
     )
     ok(rolled, "rollback")
-    assert overlay_digest(lab, "prod") == digest and overlay_digest(lab, "staging") == new_digest
+    assert overlay_digest(lab, "prod") == digest
+    assert overlay_digest(lab, "staging") == new_digest
     assert lab.github.git("log", "-1", "--format=%s", "main").startswith("roll back prod")
     shown = rolled["rollback"].steps[-1].stdout  # the step ends with `make history`
-    assert digest in shown and new_digest in shown and "(current)" in shown, shown
+    assert digest in shown, shown
+    assert new_digest in shown, shown
+    assert "(current)" in shown, shown
     bad = lab.run("rollback.yml", "workflow_dispatch", inputs={"environment": "prod", "to": "x"}, vars=APP)
-    assert bad["rollback"].failed and overlay_digest(lab, "prod") == digest
+    assert bad["rollback"].failed
+    assert overlay_digest(lab, "prod") == digest
 
     # A release whose model never becomes healthy in staging: staging is rolled back, prod is never promoted.
     third = lab.run(
@@ -306,10 +332,12 @@ def test_release_rerun_and_rollback(lab: Lab, staging_url: str) -> None:
         vars=release_vars(f"http://127.0.0.1:{free_port()}", rollout_wait="1"),
         secrets=APP_SECRETS,
     )
-    assert third["promote-staging"].failed and third["promote-prod"].skipped, describe(third)
-    assert "FAIL  ready" in third["promote-staging"].failed.stdout  # type: ignore[union-attr]
+    assert third["promote-staging"].failed, describe(third)
+    assert third["promote-prod"].skipped, describe(third)
+    assert "FAIL  ready" in third["promote-staging"].failed.stdout
     assert overlay_digest(lab, "dev") == third["build"].outputs["digest"]
-    assert overlay_digest(lab, "staging") == new_digest and overlay_digest(lab, "prod") == digest
+    assert overlay_digest(lab, "staging") == new_digest
+    assert overlay_digest(lab, "prod") == digest
     log = lab.github.git("log", "--format=%s", "-3", "main").splitlines()
     assert [s.split(":")[0] for s in log] == ["roll back staging", "promote staging", "promote dev"], log
 
@@ -320,7 +348,8 @@ def test_release_only_from_main_and_provenance_switch(lab: Lab, staging_url: str
     push_branch(lab, "experiment", "An experiment")
     before = lab.github.sha()
     results = lab.run("release.yml", "workflow_dispatch", ref="refs/heads/experiment", vars=release_vars(staging_url))
-    assert all(r.skipped for r in results.values()) and lab.github.sha() == before
+    assert all(r.skipped for r in results.values())
+    assert lab.github.sha() == before
     rolled = lab.run("rollback.yml", "workflow_dispatch", ref="refs/heads/experiment", inputs={"environment": "dev"})
     assert rolled["rollback"].skipped
 
@@ -331,10 +360,11 @@ def test_release_only_from_main_and_provenance_switch(lab: Lab, staging_url: str
         build = private.run()["build"]
         assert not build.failed, describe(private.results)
         assert build.step("Build provenance").skipped
-        assert any("No build provenance" in a for a in annotations(build, "warning"))
+        assert any("No build provenance" in a for a in job_annotations(build, "warning"))
         # ... and BUILD_PROVENANCE=on asks for it anyway, failing where the plan lacks it.
         forced = lab.run("release.yml", "push", vars=release_vars(staging_url, BUILD_PROVENANCE="on"))
-        assert forced["build"].failed and "Feature not available" in forced["build"].failed.stderr  # type: ignore[union-attr]
+        assert forced["build"].failed
+        assert "Feature not available" in forced["build"].failed.stderr
     finally:
         lab.github.update(private=False, provenance_available=True)
 
@@ -407,16 +437,19 @@ def monitor(lab: Lab, bucket: Path, app: bool = True) -> dict[str, JobResult]:
 def test_monitor_workflow(lab: Lab) -> None:
     # Without a place to read logs from, there is nothing to watch: both jobs are skipped.
     idle = lab.run("monitor.yml", "schedule")
-    assert idle["monitor"].skipped and idle["retrain"].skipped
+    assert idle["monitor"].skipped
+    assert idle["retrain"].skipped
 
     # Live traffic like the training data: no alarm, no issue, no pull request.
     calm = lab.root / "bucket-calm"
     live_traffic(lab, calm, shift=1.0)
     results = monitor(lab, calm)
     ok(results, "monitor")
-    assert results["monitor"].outputs["retrain"] == "false" and results["retrain"].skipped
+    assert results["monitor"].outputs["retrain"] == "false"
+    assert results["retrain"].skipped
     github = lab.github.read()
-    assert not github["issues"] and not [p for p in github["pulls"] if "retraining" in p["labels"]]
+    assert not github["issues"]
+    assert not [p for p in github["pulls"] if "retraining" in p["labels"]]
 
     # A feature drifts. Without the App, the workflow's own token may not open the pull request (the repository
     # setting is off by default): the retraining job fails saying so, after the issue was opened.
@@ -424,17 +457,21 @@ def test_monitor_workflow(lab: Lab) -> None:
     sent = live_traffic(lab, drifted, shift=1.8)
     start = lab.github.sha()
     refused = monitor(lab, drifted, app=False)
-    assert refused["retrain"].failed and "not permitted to create" in refused["retrain"].failed.stderr  # type: ignore[union-attr]
+    assert refused["retrain"].failed
+    assert "not permitted to create" in refused["retrain"].failed.stderr
     (issue,) = lab.github.read()["issues"]
     report = (refused["monitor"].workspace / "reports" / "monitoring" / "report.md").read_text()  # type: ignore[operator]
-    assert "monthly_charges" in report and issue["body"] == report and "model-monitoring" in issue["labels"]
+    assert "monthly_charges" in report
+    assert issue["body"] == report
+    assert "model-monitoring" in issue["labels"]
 
     # With the App: one retraining pull request, the next day's run updates the issue and the pull request.
     results = monitor(lab, drifted)
     ok(results, "monitor", "retrain")
     assert results["monitor"].outputs["retrain"] == "true"
     (pull,) = [p for p in lab.github.read()["pulls"] if "retraining" in p["labels"]]
-    assert pull["head"]["ref"] == "retrain/auto" and f"{sent} labelled rows" in pull["body"]
+    assert pull["head"]["ref"] == "retrain/auto"
+    assert f"{sent} labelled rows" in pull["body"]
     branch = "retrain/auto"
     assert lab.github.git("rev-parse", f"{branch}~1").strip() == start  # main plus one commit
     changed = set(lab.github.git("diff", "--name-only", start, branch).split())
@@ -445,11 +482,14 @@ def test_monitor_workflow(lab: Lab) -> None:
     rows = (workspace / "data" / "raw" / "data.csv").read_text().count("\n")
     assert rows == (lab.origin / "data" / "raw" / "data.csv").read_text().count("\n") + sent
     status = run(["uv", "run", "--frozen", "dvc", "status", "--cloud", "data/raw/data.csv.dvc"], cwd=workspace)
-    assert "new:" not in status.stdout and "missing" not in status.stdout, status.stdout  # pushed to the DVC remote
+    assert "new:" not in status.stdout, status.stdout  # pushed to the DVC remote
+    assert "missing" not in status.stdout, status.stdout
     (issue,) = lab.github.read()["issues"]
     assert issue["comments"], "the open issue gets a comment with the new verdict"
     ok(monitor(lab, drifted), "monitor", "retrain")
     github = lab.github.read()
-    assert len([p for p in github["pulls"] if "retraining" in p["labels"]]) == 1 and len(github["issues"]) == 1
+    assert len([p for p in github["pulls"] if "retraining" in p["labels"]]) == 1
+    assert len(github["issues"]) == 1
     verbs = [c["argv"][:2] for c in lab.github.calls("gh") if c["argv"][:1] in (["issue"], ["pr"])]
-    assert verbs.count(["pr", "edit"]) == 1 and verbs.count(["issue", "edit"]) == 2, verbs
+    assert verbs.count(["pr", "edit"]) == 1, verbs
+    assert verbs.count(["issue", "edit"]) == 2, verbs

@@ -173,14 +173,16 @@ def test_generated_release_and_rollback_rules(generated: dict[str, Path], varian
         assert jobs[job]["permissions"]["contents"] == "write"
         assert "id-token" not in jobs[job]["permissions"]
         promote = [s["run"] for s in jobs[job]["steps"] if "make promote" in s.get("run", "")]
-        assert len(promote) == 1 and "make push-main" in promote[0] and "make image" not in promote[0]
+        assert len(promote) == 1
+        assert "make push-main" in promote[0]
+        assert "make image" not in promote[0]
     assert jobs["promote-prod"]["needs"] == ["build", "promote-staging"]
     staging = [s.get("run", "") for s in jobs["promote-staging"]["steps"]]
-    smoke, promote, probe = (
+    smoke_at, promote_at, probe_at = (
         next(i for i, r in enumerate(staging) if w in r) for w in ("make smoke", "make promote", "make probe")
     )
-    assert smoke < promote < probe, "smoke test, then promote, then check the release in staging"
-    assert "make rollback ENV=staging" in staging[probe]
+    assert smoke_at < promote_at < probe_at, "smoke test, then promote, then check the release in staging"
+    assert "make rollback ENV=staging" in staging[probe_at]
     rollback = yaml.safe_load((generated[variant] / "rollback.yml").read_text())
     assert set(triggers(rollback)) == {"workflow_dispatch"}
     assert rollback["jobs"]["rollback"]["concurrency"]["cancel-in-progress"] is False
@@ -252,4 +254,5 @@ def test_generated_monitor_workflow_rules(generated: dict[str, Path], variant: s
     assert jobs["retrain"]["needs"] == ["monitor"]
     assert jobs["retrain"]["if"] == "needs.monitor.outputs.retrain == 'true'"
     runs = [s.get("run", "") for job in jobs.values() for s in job["steps"]]
-    assert any("make monitor" in r for r in runs) and any("make retrain-pr" in r for r in runs)
+    assert any("make monitor" in r for r in runs)
+    assert any("make retrain-pr" in r for r in runs)

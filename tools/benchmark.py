@@ -7,7 +7,8 @@ measured stays as it was.
 
 Every command is measured in a fresh wrapper process: wall time, and peak memory as the largest maximum resident set
 of any process it started (``getrusage(RUSAGE_CHILDREN)``). Per stage, the time comes from when DVC announces each
-stage in its output, and the peak memory from sampling ``VmHWM`` of the stage's processes in ``/proc`` (Linux).
+stage in its output, and the peak memory from sampling ``VmHWM`` of the stage's processes (found with psutil; Linux).
+Memory and sizes are in MB = 10^6 bytes (``tools.shared.MB``), machine memory in GB = 10^9 bytes.
 
 Commands (the root ``dvc.yaml`` calls the first two; ``tools.pipeline`` runs the root's other stages)::
 
@@ -34,7 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
+
+from tools.shared import KIB, MB, descendants, peak_rss_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
@@ -61,7 +65,7 @@ sys.exit(code)
 """
 
 
-class StepFailed(RuntimeError):
+class StepError(RuntimeError):
     """A measured command exited non-zero."""
 
 
@@ -115,26 +119,6 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def _descendants(root_pid: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root_pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 class StageSampler(threading.Thread):
     """Samples the peak RSS (``VmHWM``) of the processes running each stage command ``<package> <stage>``."""
 
@@ -146,22 +130,18 @@ class StageSampler(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        """Sample until stopped: each stage's largest ``VmHWM`` so far."""
         if self.pattern is None or not Path("/proc").is_dir():
             return
         while not self.stopped.wait(SAMPLE_SECONDS):
-            for pid in _descendants(self.root_pid):
+            for process in descendants(self.root_pid):
                 try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                        cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
-                    match = self.pattern.search(cmdline)
-                    if not match:
-                        continue
-                    with open(f"/proc/{pid}/status") as handle:
-                        hwm = next((int(line.split()[1]) for line in handle if line.startswith("VmHWM:")), 0)
-                except (OSError, StopIteration, ValueError):
+                    match = self.pattern.search(" ".join(psutil.Process(process).cmdline()))
+                except psutil.Error:
                     continue
-                stage = match.group(1)
-                self.peak_kb[stage] = max(self.peak_kb.get(stage, 0), hwm)
+                if match:
+                    stage = match.group(1)
+                    self.peak_kb[stage] = max(self.peak_kb.get(stage, 0), peak_rss_kib(process))
 
 
 def measure(
@@ -227,15 +207,15 @@ def measure(
         command=list(command),
         returncode=figures["returncode"],
         seconds=figures["seconds"],
-        peak_mb=figures["maxrss_kb"] / 1024,
+        peak_mb=figures["maxrss_kb"] * KIB / MB,
         cpu_seconds=figures["user_seconds"] + figures["system_seconds"],
         output=[text for _, text in stamps],
         stage_seconds=stage_seconds,
-        stage_peak_mb={name: kb / 1024 for name, kb in sampler.peak_kb.items()},
+        stage_peak_mb={name: kb * KIB / MB for name, kb in sampler.peak_kb.items()},
     )
     if check and result.returncode != 0:
         tail = "\n".join(result.output[-15:])
-        raise StepFailed(f"`{' '.join(command)}` failed in {cwd} (exit {result.returncode}):\n{tail}")
+        raise StepError(f"`{' '.join(command)}` failed in {cwd} (exit {result.returncode}):\n{tail}")
     return result
 
 
@@ -276,31 +256,24 @@ def write_json(path: Path, data: Any) -> None:
 
 def machine() -> dict[str, Any]:
     """Where the figures were measured."""
-    memory_gb = None
-    try:
-        with open("/proc/meminfo") as handle:
-            total_kb = next(int(line.split()[1]) for line in handle if line.startswith("MemTotal:"))
-        memory_gb = round(total_kb / 1024**2, 1)
-    except (OSError, StopIteration):
-        pass
     cpu = platform.processor()
     try:
-        with open("/proc/cpuinfo") as handle:
+        with open("/proc/cpuinfo") as handle:  # psutil does not name the CPU model
             cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
     except OSError:
         pass
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu or "unknown",
-        "memory_gb": memory_gb,
+        "memory_gb": round(psutil.virtual_memory().total / (1000 * MB), 1),
         "system": f"{platform.system()} {platform.release()}",
     }
 
 
 def _size_mb(path: Path) -> float:
     if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
-    return path.stat().st_size / 1e6 if path.exists() else 0.0
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / MB
+    return path.stat().st_size / MB if path.exists() else 0.0
 
 
 def _read_json(path: Path) -> Any:
@@ -400,7 +373,7 @@ def scaling(rows: list[int], seed: int, limit: float, project: Path, *, echo: bo
         load_after = os.getloadavg()[0]
         if repro.returncode != 0:
             tail = "\n".join(repro.output[-20:])
-            raise StepFailed(f"`dvc repro --force` failed at {count} rows (exit {repro.returncode}):\n{tail}")
+            raise StepError(f"`dvc repro --force` failed at {count} rows (exit {repro.returncode}):\n{tail}")
         verdict = _read_json(bench / "reports" / "gate.json") or {}
         metrics = _read_json(bench / "metrics" / "metrics.json") or {}
         failed = [c["name"] for c in verdict.get("checks", []) if c.get("status") == "fail"]
@@ -520,7 +493,7 @@ def _benchmark_table(benchmark: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        "Peak memory of each stage's process (MB, sampled from `/proc`):",
+        "Peak memory of each stage's process (MB = 10^6 bytes, sampled `VmHWM`):",
         "",
         _row(["rows", *names]),
         "|" + "---:|" * (len(names) + 1),
@@ -659,7 +632,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             project,
             echo=not args.quiet,
         )
-    except StepFailed as exc:
+    except StepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     write_json(args.output, figures)

@@ -17,7 +17,7 @@ ROWS = 3000
 SEED = 20261121
 
 
-def _churn_rows(rng: random.Random) -> list[dict[str, object]]:
+def _churn_rows(rng: random.Random) -> list[dict[str, str | float]]:
     rows = []
     for _ in range(ROWS):
         contract = rng.choices(["month-to-month", "one-year", "two-year"], [0.55, 0.25, 0.20])[0]
@@ -54,7 +54,7 @@ def _churn_rows(rng: random.Random) -> list[dict[str, object]]:
     return rows
 
 
-def _house_rows(rng: random.Random) -> list[dict[str, object]]:
+def _house_rows(rng: random.Random) -> list[dict[str, str | float]]:
     rows = []
     for _ in range(ROWS):
         area = round(rng.uniform(30, 250), 1)
@@ -90,7 +90,7 @@ def _house_rows(rng: random.Random) -> list[dict[str, object]]:
     return rows
 
 
-def _write(name: str, rows: list[dict[str, object]]) -> None:
+def _write(name: str, rows: list[dict[str, str | float]]) -> None:
     path = SAMPLES / name / "data.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:

@@ -8,8 +8,9 @@
    and ground-truth labels (the rows' own target) for ``--labelled`` of the requests, one CSV file per log file;
 3. for each size in ``--sizes``, the window made of the first files: runs ``<venv>/bin/<package> monitor`` on the
    predictions alone and with the labels (after one warm-up run that fills the bytecode and page caches),
-   ``--repeat`` times each, in a fresh process, and keeps the median wall time, the peak resident memory (``ru_maxrss`` of the process, ``getrusage(RUSAGE_CHILDREN)`` in a wrapper) and the
-   CPU time (user + system);
+   ``--repeat`` times each, in a fresh process, and keeps the median wall time, the peak resident memory in MB
+   (10^6 bytes; ``ru_maxrss`` of the process, ``getrusage(RUSAGE_CHILDREN)`` in a wrapper) and the CPU time
+   (user + system);
 4. judges the issue's targets (the largest window with labels under ``--max-seconds``; peak memory of the largest
    window within ``--max-memory-growth`` times the smallest's, without labels: memory does not grow with the window)
    and writes the figures as JSON and a Markdown table (optionally into the README, between
@@ -36,12 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from tools.bake import bake
-from tools.benchmark import BUILD, ROOT, StepFailed, describe, machine, measure, write_json
+from tools.benchmark import BUILD, ROOT, StepError, describe, machine, measure, write_json
+from tools.shared import MB, block_markers, replace_block
 
 WORK = BUILD / "monitor-bench"
 OUTPUT = ROOT / "benchmarks" / "monitor.json"
-BEGIN, END = "<!-- monitor-benchmark:begin -->", "<!-- monitor-benchmark:end -->"
-MB = 1024 * 1024  # ru_maxrss is in KiB: peak memory in MiB, as tools.benchmark reports it
+BLOCK = "monitor-benchmark"  # the README block the table goes to
+BEGIN, END = block_markers(BLOCK)
 
 # Runs inside the baked project's venv: python -c GENERATE package lines per_file labelled seed out
 GENERATE = r"""
@@ -132,7 +134,7 @@ def run_monitor(project: Path, package: str, directory: Path, labels: bool, repe
         result = measure(command, project, log=log, echo=False, check=False)
         if result.returncode not in (0, 1):
             tail = "\n".join(result.output[-10:])
-            raise StepFailed(f"`{' '.join(command)}` exited {result.returncode}:\n{tail}")
+            raise StepError(f"`{' '.join(command)}` exited {result.returncode}:\n{tail}")
         runs.append(result)
     verdict = json.loads((out / "verdict.json").read_text())
     seconds = statistics.median(r.seconds for r in runs)
@@ -236,22 +238,13 @@ def markdown(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the block between the monitor-benchmark markers in ``readme`` with ``table``."""
-    text = readme.read_text()
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"error: {readme} has no {BEGIN} ... {END} block to fill")
-    readme.write_text(text[: start + len(BEGIN)] + "\n" + table + text[end:])
-
-
 def write_outputs(figures: dict[str, Any], output: Path, readme: Path | None) -> str:
     """The JSON, the Markdown next to it and, if asked, the README block; return the Markdown."""
     write_json(output, figures)
     table = markdown(figures)
     output.with_suffix(".md").write_text(table)
     if readme:
-        update_readme(readme, table)
+        replace_block(readme, BLOCK, table)
     return table
 
 
@@ -315,7 +308,7 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
         "window": {
             "lines": largest,
             "files": len(list((logs / "predictions").iterdir())),
-            "mb": round(size / 1e6, 1),
+            "mb": round(size / MB, 1),
             "seconds": round(written.seconds, 1),
         },
         "runs": runs,
@@ -352,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         try:
             figures = benchmark(settings)
-        except StepFailed as exc:
+        except StepError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     print(write_outputs(figures, settings.output, settings.readme))

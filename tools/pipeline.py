@@ -30,7 +30,7 @@ from tools.benchmark import (
     PIPELINE_METRICS,
     ROOT,
     Measurement,
-    StepFailed,
+    StepError,
     describe,
     load_manifest,
     load_params,
@@ -202,7 +202,7 @@ def cmd_run() -> int:
     repeats = int(load_params()["benchmark"]["noop_repeats"])
     try:
         figures = run_pipeline(repeats)
-    except StepFailed as exc:
+    except StepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     write_json(PIPELINE_METRICS, figures)

@@ -1,5 +1,7 @@
-"""``python -m tools.serving_benchmark``: the serving benchmark (``make bench-serving``); the code is in
-``tools/serving_bench/``, described in its package docstring."""
+"""``python -m tools.serving_benchmark``: the serving benchmark (``make bench-serving``).
+
+The code is in ``tools/serving_bench/``, described in its package docstring.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Vendor the Argo CD and Argo Rollouts CRD schemas that the generated project's ``tests/test_deploy.py`` validates
-its Argo resources against, with no network at test time.
+"""Vendor the Argo CD and Argo Rollouts CRD schemas the generated project's tests validate against.
+
+The generated project's ``tests/test_deploy.py`` validates its Argo resources against them, with no network at test
+time.
 
 Usage: ``python -m tools.vendor_argo_schemas ARGO_CD_GIT_DIR ARGO_ROLLOUTS_GIT_DIR`` (clones or mirrors of
 argoproj/argo-cd and argoproj/argo-rollouts; the release tags below are read with ``git show``).

@@ -1,5 +1,7 @@
-"""Vendor the KServe InferenceService CRD schema that the generated project's ``tests/test_deploy.py`` validates
-``deploy/kserve`` (the ``deploy_target=kserve`` answer) against, with no network at test time.
+"""Vendor the KServe InferenceService CRD schema the generated project's tests validate against.
+
+The generated project's ``tests/test_deploy.py`` validates ``deploy/kserve`` (the ``deploy_target=kserve`` answer)
+against, with no network at test time.
 
 Usage: ``python -m tools.vendor_kserve_schemas KSERVE_GIT_DIR`` (a clone or mirror of kserve/kserve; the release tags
 below are read with ``git show``).

@@ -1,5 +1,7 @@
-"""Vendor the prometheus-operator CRD schema (PodMonitor) that the generated project's ``tests/test_deploy.py``
-validates ``deploy/components/monitoring/podmonitor.yaml`` against, with no network at test time.
+"""Vendor the prometheus-operator CRD schema (PodMonitor) the generated project's tests validate against.
+
+The generated project's ``tests/test_deploy.py`` validates ``deploy/components/monitoring/podmonitor.yaml`` against,
+with no network at test time.
 
 Usage: ``python -m tools.vendor_prometheus_operator_schemas PROMETHEUS_OPERATOR_GIT_DIR`` (a clone or mirror of
 prometheus-operator/prometheus-operator; the release tag below is read with ``git show``).

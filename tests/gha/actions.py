@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .platform import ArtifactConflict, GitHub
+from .platform import ArtifactConflictError, GitHub
 
 RECORDED = (
     "astral-sh/setup-uv",
@@ -36,7 +36,7 @@ RECORDED = (
 OUTPUTS = {"anchore/sbom-action/download-syft": {"cmd": "syft"}}
 
 
-class ActionFailed(Exception):
+class ActionFailedError(Exception):
     """The action failed; the message is what it would print."""
 
 
@@ -57,7 +57,7 @@ class Step:
             ["git", *args], cwd=cwd or self.workspace, env=self.env, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
-            raise ActionFailed(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+            raise ActionFailedError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
 
 
@@ -69,7 +69,7 @@ def checkout(step: Step) -> dict[str, str]:
     inputs = step.inputs
     repository = inputs.get("repository") or step.github.repository
     if repository != step.github.repository:
-        raise ActionFailed(f"the lab has no repository {repository}")
+        raise ActionFailedError(f"the lab has no repository {repository}")
     path = step.workspace / inputs.get("path", "")
     path.mkdir(parents=True, exist_ok=True)
     depth = int(inputs.get("fetch-depth") or "1")
@@ -106,32 +106,32 @@ def upload_artifact(step: Step) -> dict[str, str]:
     name = step.inputs.get("name") or "artifact"
     if not source.exists():
         if step.inputs.get("if-no-files-found", "warn") == "error":
-            raise ActionFailed(f"No files were found with the provided path: {step.inputs['path']}")
+            raise ActionFailedError(f"No files were found with the provided path: {step.inputs['path']}")
         return {}
     try:
         step.github.upload(step.run_id, name, source, overwrite=_flag(step.inputs.get("overwrite", ""), False))
-    except ArtifactConflict as exc:
-        raise ActionFailed(str(exc)) from None
+    except ArtifactConflictError as exc:
+        raise ActionFailedError(str(exc)) from None
     return {"artifact-id": name}
 
 
 def download_artifact(step: Step) -> dict[str, str]:
     run_id = int(step.inputs.get("run-id") or step.run_id)
     if step.inputs.get("run-id") and not step.inputs.get("github-token"):
-        raise ActionFailed("github-token is required to download artifacts of another run")
+        raise ActionFailedError("github-token is required to download artifacts of another run")
     try:
         source = step.github.artifact(run_id, step.inputs["name"])
     except FileNotFoundError as exc:
-        raise ActionFailed(str(exc)) from None
+        raise ActionFailedError(str(exc)) from None
     shutil.copytree(source, step.workspace / step.inputs.get("path", "."), dirs_exist_ok=True)
     return {"download-path": step.inputs.get("path", ".")}
 
 
 def create_app_token(step: Step) -> dict[str, str]:
     if not step.inputs.get("private-key"):
-        raise ActionFailed("Input required and not supplied: private-key")
+        raise ActionFailedError("Input required and not supplied: private-key")
     if not (step.inputs.get("client-id") or step.inputs.get("app-id")):
-        raise ActionFailed("Either 'client-id' or 'app-id' input must be set")
+        raise ActionFailedError("Either 'client-id' or 'app-id' input must be set")
     permissions = {k.removeprefix("permission-"): v for k, v in step.inputs.items() if k.startswith("permission-")}
     app = step.github.read().get("app_permissions", {"contents": "write", "pull-requests": "write"})
     return {"token": step.github.token("app", permissions or app)}
@@ -140,14 +140,14 @@ def create_app_token(step: Step) -> dict[str, str]:
 def attest_provenance(step: Step) -> dict[str, str]:
     data = step.github.read()
     if data["private"] and not data["provenance_available"]:
-        raise ActionFailed(
+        raise ActionFailedError(
             "Failed to persist attestation: Feature not available for the "
             f"{step.github.repository.split('/')[0]} organization. To enable this feature, please upgrade your "
             "billing plan"
         )
     for key in ("subject-name", "subject-digest"):
         if not step.inputs.get(key):
-            raise ActionFailed(f"Input required and not supplied: {key}")
+            raise ActionFailedError(f"Input required and not supplied: {key}")
     return {"attestation-id": "1"}
 
 
@@ -161,7 +161,7 @@ PLAYERS: dict[str, Callable[[Step], dict[str, str]]] = {
 
 
 def play(action: str, step: Step) -> dict[str, str]:
-    """Run the action; its outputs. Raises ActionFailed as the action would fail."""
+    """Run the action; its outputs. Raises ActionFailedError as the action would fail."""
     if action in PLAYERS:
         return PLAYERS[action](step)
     if action in RECORDED:

@@ -68,7 +68,7 @@ class Simulation:
         self._enter(self._group(self.data.get("concurrency")), ("run", run))
 
     def _enter(self, group: str | None, who: Any) -> None:
-        """Queue ``who`` in ``group``: in progress if free, else pending (replacing, and cancelling, the pending one)."""
+        """Queue ``who`` in ``group``: in progress if free, else pending (replacing and cancelling the pending one)."""
         if group is None:
             self._start(who)
             return

@@ -98,7 +98,7 @@ def _equal(a: Any, b: Any) -> bool:
             return False
         return to_number(a) == to_number(b)
     if isinstance(a, str):
-        return a.lower() == b.lower()
+        return bool(a.lower() == b.lower())
     if isinstance(a, dict | list):
         return a is b
     return bool(a == b)

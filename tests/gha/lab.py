@@ -47,5 +47,5 @@ def ok(results: dict[str, JobResult], *jobs: str) -> None:
     assert not any(r.failed for r in results.values()), describe(results)
 
 
-def annotations(result: JobResult, level: str) -> list[str]:
+def job_annotations(result: JobResult, level: str) -> list[str]:
     return [text for kind, text in result.annotations if kind == level]

@@ -34,7 +34,7 @@ PERMISSION_SCOPES = (
 )
 
 
-class ArtifactConflict(Exception):
+class ArtifactConflictError(Exception):
     """upload-artifact of a name the run already holds, without ``overwrite``: GitHub answers 409."""
 
 
@@ -171,7 +171,7 @@ class GitHub:
         target = self.artifacts / str(run_id) / name
         if target.exists():
             if not overwrite:
-                raise ArtifactConflict(
+                raise ArtifactConflictError(
                     "Failed to CreateArtifact: Received non-retryable error: Failed request: (409) Conflict: an "
                     "artifact with this name already exists on the workflow run"
                 )

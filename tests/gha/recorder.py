@@ -20,6 +20,7 @@ Only the standard library: it runs with whatever Python runs the tests.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -30,14 +31,15 @@ import sys
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 STATE = Path(os.environ.get("LAB_STATE", "."))
 DEFAULT_BRANCH = "main"
 
 
 def load() -> dict[str, Any]:
-    return json.loads((STATE / "github.json").read_text())
+    github: dict[str, Any] = json.loads((STATE / "github.json").read_text())
+    return github
 
 
 def save(github: dict[str, Any]) -> None:
@@ -52,7 +54,7 @@ def log(tool: str, args: list[str], **extra: Any) -> None:
         handle.write(json.dumps(entry) + "\n")
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     print(message, file=sys.stderr)
     sys.exit(code)
 
@@ -67,7 +69,8 @@ def option(args: list[str], name: str) -> str | None:
 
 
 def token_info(github: dict[str, Any], token: str | None) -> dict[str, Any] | None:
-    return github["tokens"].get(token or "")
+    info: dict[str, Any] | None = github["tokens"].get(token or "")
+    return info
 
 
 def may(github: dict[str, Any], token: str | None, scope: str, level: str) -> bool:
@@ -198,7 +201,7 @@ def gh(args: list[str]) -> None:
     token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")
     if not token:
         fail("gh: To use GitHub CLI in a GitHub Actions workflow, set the GH_TOKEN environment variable.", 4)
-    noun, verb = (args + ["", ""])[:2]
+    noun, verb = [*args, "", ""][:2]
     body_file = option(args, "--body-file")
     body = Path(body_file).read_text() if body_file else option(args, "--body")
     if noun == "api":
@@ -404,10 +407,8 @@ def docker(args: list[str]) -> None:
         print(f"container{server.pid}")
         log("docker", args)
     elif args[:1] == ["rm"]:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(int((state / "server.pid").read_text()), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         log("docker", args)
     elif args[:1] == ["logs"]:
         print((state / "server.log").read_text())

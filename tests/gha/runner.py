@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .actions import ActionFailed, Step, play
+from .actions import ActionFailedError, Step, play
 from .expressions import Status, condition, evaluate, interpolate
 from .platform import GitHub
 
@@ -240,7 +240,7 @@ class WorkflowRun:
         outcome = StepResult(action, skipped=False, uses=action, inputs=inputs)
         try:
             outputs = play(action, Step(self.github, inputs, workspace, token, self.run_id, event, {**self.env, **env}))
-        except ActionFailed as exc:
+        except ActionFailedError as exc:
             outcome.returncode, outcome.stderr, outputs = 1, f"::error::{exc}", {}
         outcome.outputs = outputs
         return outcome

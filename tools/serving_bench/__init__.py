@@ -1,6 +1,7 @@
-"""Serving benchmark (issues 3, 5 and 11, "Speed"): the generated project's server side by side with the same
-application on well-kept ASGI servers and with other model servers, on the same model; and what its prediction log
-and its attack protections cost it.
+"""Serving benchmark (issues 3, 5 and 11, "Speed").
+
+The generated project's server side by side with the same application on well-kept ASGI servers and with other model
+servers, on the same model; and what its prediction log and its attack protections cost it.
 
 One run, one server at a time:
 
@@ -24,11 +25,11 @@ One run, one server at a time:
      MLServer with ``mlserver-sklearn`` on ``model.joblib``, from PyPI (``peers``);
 
    starts it ``--starts`` times; cold start = process start to the first 200 from its readiness endpoint, polled
-   every 5 ms; idle resident memory = VmRSS summed over the process tree once ready. Then each answers the same rows
-   as ours (the same labels and probabilities within a tolerance, or the run is invalid), and
-   ``wrk -t1 -c16 --latency`` posts a batch-1 request of a real row: a warm-up, then ``--duration`` seconds
-   measured: requests/s, latency percentiles, errors, and the server's CPU time per request (utime + stime of the
-   process and every descendant, from ``/proc/<pid>/stat``, over the measured window, per request wrk completed);
+   every 5 ms; idle resident memory = the resident set (MB = 10^6 bytes) summed over the process tree once ready.
+   Then each answers the same rows as ours (the same labels and probabilities within a tolerance, or the run is
+   invalid), and ``wrk -t1 -c16 --latency`` posts a batch-1 request of a real row: a warm-up, then ``--duration``
+   seconds measured: requests/s, latency percentiles, errors, and the server's CPU time per request (utime + stime of
+   the process and every descendant, read with psutil, over the measured window, per request wrk completed);
 4. the prediction log (issue 5, ``logcost``): our server twice more, side by side, with ``PREDICTION_LOG_DIR`` at the
    default sample rate and without, started afresh for each of ``--log-rounds`` rounds of ``--log-seconds`` of load
    on each, in alternating order (``rounds``); the median of the rounds' throughput ratios is the cost (under 5 %);
@@ -50,5 +51,6 @@ ASGI servers' venvs.
     python -m tools.serving_benchmark --render [--output benchmarks/serving.json] [--readme README.md]
 
 Exit status: 0; 1 if the run is invalid (different predictions, errors from our application on any server, non-2xx
-from a peer, an empty prediction log, a server before the hardening that answers differently) or, with ``--check``, a measured target is missed; 2 if a step failed.
+from a peer, an empty prediction log, a server before the hardening that answers differently) or, with ``--check``, a
+measured target is missed; 2 if a step failed.
 """

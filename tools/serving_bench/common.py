@@ -10,16 +10,17 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools.benchmark import BUILD, ROOT, StepFailed, clean_env
+from tools.benchmark import BUILD, ROOT, StepError, clean_env
+from tools.shared import MB, block_markers
 
 WORK = BUILD / "serving-bench"
 OUTPUT = ROOT / "benchmarks" / "serving.json"
 README = ROOT / "README.md"
-BEGIN, END = "<!-- serving-benchmark:begin -->", "<!-- serving-benchmark:end -->"
+BLOCK = "serving-benchmark"  # the README block the table goes to
+BEGIN, END = block_markers(BLOCK)
 TARGET_COLUMN = "outcome"
 FEATURES = 30
 PARITY_ROWS = 5
-MB = 1e6  # sizes and memory in MB = 10^6 bytes, the unit of the issues' targets
 TOLERANCE = 1e-6  # largest difference between two servers' probabilities when both run the same onnxruntime graph
 # A server that runs the scikit-learn pipeline (MLServer) instead of its ONNX export computes in float64 where the
 # export computes in float32: the golden samples' tolerance of the project (``serving.golden``: relative 1e-4).
@@ -27,10 +28,10 @@ SKLEARN_TOLERANCE = 1e-4
 LOG_SAMPLE = 0.1  # the server's default PREDICTION_LOG_SAMPLE: the rate the overhead target is about
 LOG_WARMUP = 1  # seconds of load on each server before each round of the prediction log's comparison
 
-__all__ = ["StepFailed"]
+__all__ = ["MB", "StepError"]
 
 
-class Interrupted(Exception):
+class StopRequestedError(Exception):
     """SIGTERM or SIGHUP: unwind, so every server is stopped on the way out."""
 
 
@@ -67,19 +68,21 @@ def sample_rows(path: Path, count: int) -> list[dict[str, float]]:
 
 
 def shown(path: Path | str) -> str:
-    """A path (or a command word) relative to the repository when inside it, so the committed figures hold no
-    machine-specific prefix."""
+    """A path (or a command word) relative to the repository when inside it.
+
+    So the committed figures hold no machine-specific prefix.
+    """
     text = str(path)
     prefix = str(ROOT) + os.sep
     return text.replace(prefix, "", 1) if text.startswith(prefix) else text
 
 
 def run_step(command: Sequence[str], cwd: Path, log: Path, *, env: dict[str, str] | None = None) -> str:
-    """Run a short command; its output goes to ``log``; raise StepFailed with its tail if it fails."""
+    """Run a short command; its output goes to ``log``; raise StepError with its tail if it fails."""
     result = subprocess.run(list(command), cwd=cwd, env=env or clean_env(), capture_output=True, text=True, check=False)
     with log.open("a") as sink:
         sink.write(f"$ (cd {cwd} && {' '.join(command)})\n{result.stdout}{result.stderr}")
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise StepFailed(f"`{' '.join(command)}` failed in {cwd} (exit {result.returncode}):\n{tail}")
+        raise StepError(f"`{' '.join(command)}` failed in {cwd} (exit {result.returncode}):\n{tail}")
     return result.stdout

@@ -1,5 +1,7 @@
-"""What the attack protections cost our server (issue 11): the server as it is against the same project's server before
-the hardening, in paired rounds (``rounds``), on ``/predict``, batch 1.
+"""What the attack protections cost our server (issue 11).
+
+The server as it is against the same project's server before the hardening, in paired rounds (``rounds``), on
+``/predict``, batch 1.
 
 "Before" is the template at a git ref (``--hardening-baseline``, by default ``BASELINE``: the split of
 ``serving/http.py`` into one module per job, the parent of the hardening commit): ``git archive`` of that ref, baked
@@ -25,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tools.benchmark import ROOT, StepFailed, clean_env
+from tools.benchmark import ROOT, StepError, clean_env
 from tools.serving_bench.common import TOLERANCE, run_step, shown
 from tools.serving_bench.envs import installed
 from tools.serving_bench.procs import http_request
@@ -38,10 +40,10 @@ RUNTIME = ("numpy", "onnxruntime", "orjson", "httptools", "uvloop", "protobuf") 
 
 
 def git(*args: str) -> str:
-    """Run git in the template's repository; StepFailed naming the command when it fails."""
+    """Run git in the template's repository; StepError naming the command when it fails."""
     result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise StepFailed(f"`git {' '.join(args)}` failed in {ROOT}: {result.stderr.strip()}")
+        raise StepError(f"`git {' '.join(args)}` failed in {ROOT}: {result.stderr.strip()}")
     return result.stdout.strip()
 
 
@@ -51,17 +53,17 @@ def unknown_answers(cookiecutter_json: str, answers: dict[str, str]) -> list[str
     return sorted(key for key in answers if key not in known)
 
 
-def bake_at(ref: str, answers: dict[str, str], work: Path, log: Path) -> tuple[Path, dict[str, str]]:
+def bake_at(ref: str, answers: dict[str, str], work: Path, log: Path) -> tuple[Path, dict[str, Any]]:
     """Bake the template as it was at ``ref`` into ``work/baseline``; return the project and what the ref is."""
     commit = git("rev-parse", "--verify", f"{ref}^{{commit}}")
-    about = {"ref": ref, "commit": commit, "subject": git("log", "-1", "--format=%s", commit)}
+    about: dict[str, Any] = {"ref": ref, "commit": commit, "subject": git("log", "-1", "--format=%s", commit)}
     folder = work / "baseline"
     shutil.rmtree(folder, ignore_errors=True)
     template = folder / "template"
     template.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=False)
     if archive.returncode != 0:
-        raise StepFailed(f"`git archive {commit}` failed: {archive.stderr.decode(errors='replace').strip()}")
+        raise StepError(f"`git archive {commit}` failed: {archive.stderr.decode(errors='replace').strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
             tar.extractall(template, filter="data")
@@ -69,7 +71,7 @@ def bake_at(ref: str, answers: dict[str, str], work: Path, log: Path) -> tuple[P
             tar.extractall(template)
     unknown = unknown_answers((template / "cookiecutter.json").read_text(), answers)
     if unknown:
-        raise StepFailed(
+        raise StepError(
             f"the template at {ref} does not take the benchmark's answers {unknown}: it would bake another project"
         )
     command = [sys.executable, "-m", "tools.bake", str(folder / "projects"), *(f"{k}={v}" for k, v in answers.items())]
@@ -84,7 +86,7 @@ def baseline_server(
     log = work / "logs" / "baseline.log"
     baked, about = bake_at(ref, answers, work, log)
     if not (baked / "src" / package).is_dir():
-        raise StepFailed(f"the project baked at {ref} ({baked}) has no package {package!r}")
+        raise StepError(f"the project baked at {ref} ({baked}) has no package {package!r}")
     venv = work / "envs" / "baseline"
     shutil.rmtree(venv, ignore_errors=True)
     sync = ["uv", "sync", "--frozen", "--no-dev", "--no-default-groups", "--no-editable"]
@@ -123,7 +125,7 @@ def measure_hardening(
         for key, server in (("without", baseline), ("with", current)):
             status, body = http_request(ports[key], "POST", server.predict_path, server.request(rows))
             if status != 200:
-                raise StepFailed(f"{server.name}: {server.predict_path} answered {status}: {body[:500]!r}")
+                raise StepError(f"{server.name}: {server.predict_path} answered {status}: {body[:500]!r}")
             got[key] = server.answers(json.loads(body), classes)
         checks.update(parity(got["with"], got["without"], TOLERANCE))
 

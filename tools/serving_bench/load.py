@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tools.benchmark import StepFailed
+from tools.benchmark import StepError
 
 SUMMARY_MARK = "SERVING_BENCHMARK_SUMMARY "
 
@@ -76,5 +76,5 @@ def wrk(url: str, script: Path, seconds: int, connections: int, log: Path, threa
     with log.open("a") as sink:
         sink.write(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}")
     if result.returncode != 0:
-        raise StepFailed(f"`{' '.join(command)}` failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+        raise StepError(f"`{' '.join(command)}` failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
     return parse_wrk(result.stdout)

@@ -1,5 +1,7 @@
-"""What the prediction log costs our server (issue 5): the same server with it and without, in paired rounds
-(``rounds``)."""
+"""What the prediction log costs our server (issue 5).
+
+The same server with it and without, in paired rounds (``rounds``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tools.benchmark import StepFailed
+from prometheus_client.parser import text_string_to_metric_families
+
+from tools.benchmark import StepError
 from tools.serving_bench.common import LOG_SAMPLE
 from tools.serving_bench.procs import http_request
 from tools.serving_bench.rounds import compare, paired_rounds
@@ -28,21 +32,26 @@ def log_contents(directory: Path) -> dict[str, int]:
 
 
 def prometheus_counters(text: str, prefix: str) -> dict[str, float]:
-    """The label-less samples whose name starts with ``prefix`` in a Prometheus exposition text."""
-    found = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name.startswith(prefix) and "{" not in name and value:
-            found[name] = float(value)
-    return found
+    """The label-less samples whose name starts with ``prefix`` in a Prometheus exposition text.
+
+    The text is parsed by prometheus_client's parser.
+    """
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith(prefix) and not sample.labels
+    }
 
 
 def measure_prediction_log(
     server: Server, rows: list[dict[str, float]], settings: argparse.Namespace, work: Path
 ) -> dict[str, Any]:
-    """Our server with ``PREDICTION_LOG_DIR`` set (default sample rate) against the same server without, in paired
-    rounds (``rounds``). The log is counted once the servers stopped (a stopping server writes what it holds), and
-    its counters are read from each round's logging server before it stops."""
+    """Our server with ``PREDICTION_LOG_DIR`` set (default sample rate) against the same server without.
+
+    In paired rounds (``rounds``). The log is counted once the servers stopped (a stopping server writes what it holds),
+    and its counters are read from each round's logging server before it stops.
+    """
     directory = work / "prediction-log"
     shutil.rmtree(directory, ignore_errors=True)
     base = replace(server, env={**server.env, "ADMIN_PORT": "off"})  # two side by side: one admin port each is moot
@@ -53,7 +62,7 @@ def measure_prediction_log(
         time.sleep(1.5)  # the log hands its lines to its writer thread every second
         status, text = http_request(ports["on"], "GET", "/metrics")
         if status != 200:
-            raise StepFailed(f"ours-logging: /metrics answered {status}")
+            raise StepError(f"ours-logging: /metrics answered {status}")
         for name, value in prometheus_counters(text.decode(), "prediction_log_").items():
             counters[name] = counters.get(name, 0) + value
 

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from tools.benchmark import write_json
-from tools.serving_bench.common import BEGIN, END, MB
+from tools.serving_bench.common import BLOCK, MB
 from tools.serving_bench.report import SYMBOLS, fmt
+from tools.shared import replace_block
 
 ORDER = ("ours", "ours-v2", "uvicorn", "granian", "mlflow", "kserve", "mlserver")
 # label, how to read it from a server's figures, digits, the ratio's name, True if higher is better
@@ -77,7 +78,8 @@ def _parity_line(figures: dict[str, Any]) -> str:
         return f"**Different answers from ours ({wrong}): the comparison is invalid.**"
     rows = max((check["rows"] for check in checks.values()), default=0)
     parts = [
-        f"{figures['servers'][name]['title']} {check['max_abs_probability_diff']:.1e} (tolerance {check['tolerance']:g})"
+        f"{figures['servers'][name]['title']} {check['max_abs_probability_diff']:.1e} "
+        f"(tolerance {check['tolerance']:g})"
         for name, check in checks.items()
     ]
     return (
@@ -257,15 +259,6 @@ def _hardening_table(figures: dict[str, Any]) -> list[str]:
     ]
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the block between the serving-benchmark markers in ``readme`` with ``table``."""
-    text = readme.read_text()
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"error: {readme} has no {BEGIN} ... {END} block to fill")
-    readme.write_text(text[: start + len(BEGIN)] + "\n" + table + text[end:])
-
-
 def write_outputs(figures: dict[str, Any], output: Path, table_path: Path | None, readme: Path | None) -> str:
     """The JSON, the Markdown table and, if asked, the README block; return the table."""
     write_json(output, figures)
@@ -274,5 +267,5 @@ def write_outputs(figures: dict[str, Any], output: Path, table_path: Path | None
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(table)
     if readme:
-        update_readme(readme, table)
+        replace_block(readme, BLOCK, table)
     return table

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tools.benchmark import StepFailed, clean_env
+from tools.benchmark import StepError, clean_env
 from tools.serving_bench.common import SKLEARN_TOLERANCE
 from tools.serving_bench.servers import Answers, Server
 
@@ -129,7 +129,7 @@ def mlserver_answers(doc: Any, classes: list[str]) -> Answers:
     """
     outputs = {output["name"]: output for output in doc["outputs"]}
     if set(outputs) != {"predict_proba"}:
-        raise StepFailed(f"MLServer answered outputs {sorted(outputs)}, not predict_proba")
+        raise StepError(f"MLServer answered outputs {sorted(outputs)}, not predict_proba")
     flat, width = outputs["predict_proba"]["data"], len(classes)
     answers = []
     for i in range(len(flat) // width):

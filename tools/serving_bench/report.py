@@ -43,7 +43,7 @@ def best_of(servers: dict[str, dict[str, Any]], names: tuple[str, ...], ours: st
         return None
     found: dict[str, Any] = {"which": {}}
     for figure, (read, higher) in FIGURES.items():
-        values = {name: read(servers[name]) for name in names if read(servers[name])}
+        values: dict[str, float] = {name: value for name in names if (value := read(servers[name]))}
         if not values:
             found[figure], found["which"][figure] = None, None
             continue
@@ -55,8 +55,10 @@ def best_of(servers: dict[str, dict[str, Any]], names: tuple[str, ...], ours: st
 
 
 def all_ratios(servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Ours against each other server, against the best of the three peers, and against the best ASGI server; and
-    ours on the v2 infer route against the best peer (``v2_best_peer``)."""
+    """Ours against each other server, against the best of the three peers, and against the best ASGI server.
+
+    And ours on the v2 infer route against the best peer (``v2_best_peer``).
+    """
     found: dict[str, Any] = {name: ratios(servers["ours"], s) for name, s in servers.items() if name != "ours"}
     found["best_peer"] = best_of(servers, PEERS)
     found["best_asgi"] = best_of(servers, ASGI)
@@ -214,7 +216,7 @@ def problems(figures: dict[str, Any]) -> list[str]:
 
 
 def fmt(value: Any, digits: int = 1) -> str:
-    """A figure for a table: thousands separated, ``–`` when absent."""
+    """A figure for a table: thousands separated, an en dash when absent."""
     if value is None:
         return "–"
     if isinstance(value, int | float):

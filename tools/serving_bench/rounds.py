@@ -1,5 +1,7 @@
-"""Two servers compared in paired rounds: the method of both costs the benchmark measures on our server, what its
-prediction log costs (``logcost``) and what its attack protections cost (``hardening``).
+"""Two servers compared in paired rounds.
+
+The method of both costs the benchmark measures on our server: what its prediction log costs (``logcost``) and what its
+attack protections cost (``hardening``).
 
 Each round starts both servers afresh, side by side (the idle one costs nothing), warms each up for ``LOG_WARMUP``
 seconds, loads one then the other (the order alternating between rounds, so a slower moment of the machine falls on
@@ -21,8 +23,9 @@ from typing import Any
 
 from tools.serving_bench.common import LOG_WARMUP
 from tools.serving_bench.load import lua_script, wrk
-from tools.serving_bench.procs import free_port, group_members, tree_cpu_seconds
+from tools.serving_bench.procs import tree_cpu_seconds
 from tools.serving_bench.servers import Server, running
+from tools.shared import free_port, group_members
 
 # Called once both servers of a round were loaded, still running: the round's index and each side's port.
 AfterRound = Callable[[int, dict[str, int]], None]
@@ -106,8 +109,11 @@ def loads_summary(loads: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compare(result: Rounds, seconds: int) -> dict[str, Any]:
-    """The rounds' figures: each side's summary (under its key), the median ratio and the cost it means, with the
-    rounds' spread (``overhead_pct_range``: the lowest and highest cost of a round)."""
+    """The rounds' figures.
+
+    Each side's summary (under its key), the median ratio and the cost it means, with the rounds' spread
+    (``overhead_pct_range``: the lowest and highest cost of a round).
+    """
     reference, candidate = result.loads[result.reference], result.loads[result.candidate]
     ratios = [b["throughput_rps"] / a["throughput_rps"] for a, b in zip(reference, candidate, strict=True)]
     ratio = statistics.median(ratios)

@@ -16,7 +16,7 @@ from typing import Any
 
 import tools.serving_bench
 from tools.bake import bake
-from tools.benchmark import StepFailed, describe, machine, measure
+from tools.benchmark import StepError, describe, machine, measure
 from tools.serving_bench.common import (
     BEGIN,
     LOG_SAMPLE,
@@ -24,7 +24,7 @@ from tools.serving_bench.common import (
     PARITY_ROWS,
     TARGET_COLUMN,
     WORK,
-    Interrupted,
+    StopRequestedError,
     sample_rows,
     shown,
     write_dataset,
@@ -68,7 +68,7 @@ def pipeline(work: Path, settings: argparse.Namespace) -> tuple[Path, dict[str, 
         print(f"  {name}: {' '.join(command)}", flush=True)
         seconds[name] = measure(command, project, log=log, echo=False).seconds
     if not (project / "models" / "model.onnx").is_file():
-        raise StepFailed(f"the pipeline did not write {project / 'models' / 'model.onnx'}")
+        raise StepError(f"the pipeline did not write {project / 'models' / 'model.onnx'}")
     return project, describe(project), {k: round(v, 1) for k, v in seconds.items()}
 
 
@@ -192,7 +192,7 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    raise Interrupted(f"stopped by signal {signum}")
+    raise StopRequestedError(f"stopped by signal {signum}")
 
 
 def _servers(text: str) -> list[str]:
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         figures = benchmark(args)
-    except (StepFailed, Interrupted, KeyboardInterrupt) as exc:
+    except (StepError, StopRequestedError, KeyboardInterrupt) as exc:
         print(f"error: {exc or type(exc).__name__}", file=sys.stderr)
         return 2
     finally:

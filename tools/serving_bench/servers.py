@@ -20,18 +20,11 @@ from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
-from tools.benchmark import StepFailed, clean_env
+from tools.benchmark import StepError, clean_env
 from tools.serving_bench.common import TOLERANCE, run_step, shown
 from tools.serving_bench.load import lua_script, wrk
-from tools.serving_bench.procs import (
-    free_port,
-    group_members,
-    http_request,
-    stop_process_group,
-    tree_cpu_seconds,
-    tree_memory,
-    wait_until_ready,
-)
+from tools.serving_bench.procs import http_request, tree_cpu_seconds, tree_memory, wait_until_ready
+from tools.shared import free_port, group_members, stop_process_group
 
 Answers = list[tuple[str, list[float]]]  # per row: the label and the probabilities in the order of the classes
 
@@ -86,13 +79,13 @@ def running(server: Server, port: int, log: Path) -> Iterator[tuple[Popen[bytes]
     try:
         try:
             cold = wait_until_ready(port, server.ready_path, process, started)
-        except StepFailed as exc:
+        except StepError as exc:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-            raise StepFailed(f"{server.name}: {exc}; its log ({log}) ends with:\n{tail}") from None
+            raise StepError(f"{server.name}: {exc}; its log ({log}) ends with:\n{tail}") from None
         yield process, cold
     finally:
         if not stop_process_group(process):
-            raise StepFailed(f"{server.name}: processes of group {process.pid} survived SIGKILL")
+            raise StepError(f"{server.name}: processes of group {process.pid} survived SIGKILL")
 
 
 def _ours_env(project: Path) -> dict[str, str]:
@@ -178,7 +171,7 @@ def tensor_request(rows: list[dict[str, float]], inputs: list[dict[str, Any]], n
         elif len(shape) == 2 and shape[1] == len(numeric):
             feed[name] = [[row[feature] for feature in numeric] for row in rows]
         else:
-            raise StepFailed(f"cannot fill the ONNX input {name!r} of shape {shape} from the features")
+            raise StepError(f"cannot fill the ONNX input {name!r} of shape {shape} from the features")
     return {"inputs": feed}
 
 
@@ -264,7 +257,7 @@ def measure_server(
             )
             status, answer = http_request(port, "POST", server.predict_path, server.request(rows))
             if status != 200:
-                raise StepFailed(f"{server.name}: {server.predict_path} answered {status}: {answer[:500]!r}")
+                raise StepError(f"{server.name}: {server.predict_path} answered {status}: {answer[:500]!r}")
             figures["predictions"] = server.answers(json.loads(answer), classes)
             url = f"http://127.0.0.1:{port}{server.predict_path}"
             figures["load_average_before_load"] = round(os.getloadavg()[0], 2)

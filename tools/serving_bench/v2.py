@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tools.benchmark import StepFailed
+from tools.benchmark import StepError
 from tools.serving_bench.procs import http_request
 from tools.serving_bench.servers import Answers, Server, ours
 
@@ -28,7 +28,7 @@ def v2_request(rows: list[dict[str, float]], metadata: dict[str, Any]) -> dict[s
     for tensor in metadata["inputs"]:
         name, datatype = tensor["name"], tensor["datatype"]
         if name not in rows[0]:
-            raise StepFailed(f"the model metadata has an input {name!r} that the rows do not have")
+            raise StepError(f"the model metadata has an input {name!r} that the rows do not have")
         convert = {"BYTES": str, "INT64": int}.get(datatype, float)
         inputs.append(
             {"name": name, "datatype": datatype, "shape": [len(rows)], "data": [convert(r[name]) for r in rows]}
@@ -40,13 +40,13 @@ def v2_answers(doc: Any, classes: list[str], metadata: dict[str, Any]) -> Answer
     """Labels and probabilities (in the order of ``classes``) from an inference response."""
     outputs = {output["name"]: output for output in doc.get("outputs", [])}
     if set(outputs) != {"label", "probabilities"}:
-        raise StepFailed(f"the v2 infer route answered outputs {sorted(outputs)}, not label and probabilities")
+        raise StepError(f"the v2 infer route answered outputs {sorted(outputs)}, not label and probabilities")
     served = [str(c) for c in metadata.get("classes", [])]
     if sorted(served) != sorted(classes):
-        raise StepFailed(f"the model metadata's classes {served} are not the model's {classes}")
+        raise StepError(f"the model metadata's classes {served} are not the model's {classes}")
     labels, flat, width = outputs["label"]["data"], outputs["probabilities"]["data"], len(served)
     if outputs["probabilities"]["shape"] != [len(labels), width] or len(flat) != len(labels) * width:
-        raise StepFailed(f"probabilities of shape {outputs['probabilities']['shape']} for {len(labels)} labels")
+        raise StepError(f"probabilities of shape {outputs['probabilities']['shape']} for {len(labels)} labels")
     order = [served.index(c) for c in classes]
     return [(str(label), [float(flat[i * width + k]) for k in order]) for i, label in enumerate(labels)]
 
@@ -63,21 +63,23 @@ class OpenInference:
         path = f"/v2/models/{self.model}"
         status, body = http_request(port, "GET", path)
         if status != 200:
-            raise StepFailed(f"{NAME}: GET {path} answered {status}: {body[:500]!r}")
+            raise StepError(f"{NAME}: GET {path} answered {status}: {body[:500]!r}")
         metadata = json.loads(body)
         if metadata.get("name") != self.model or not metadata.get("inputs"):
-            raise StepFailed(f"{NAME}: GET {path} is not this model's metadata: {body[:500]!r}")
+            raise StepError(f"{NAME}: GET {path} is not this model's metadata: {body[:500]!r}")
         self.metadata = metadata
 
     def _described(self) -> dict[str, Any]:
         if self.metadata is None:
-            raise StepFailed(f"{NAME}: a request was built before the model metadata was read")
+            raise StepError(f"{NAME}: a request was built before the model metadata was read")
         return self.metadata
 
     def request(self, rows: list[dict[str, float]]) -> dict[str, Any]:
+        """The v2 infer request for ``rows``."""
         return v2_request(rows, self._described())
 
     def answers(self, doc: Any, classes: list[str]) -> Answers:
+        """The labels and probabilities of a v2 infer answer."""
         return v2_answers(doc, classes, self._described())
 
 
