@@ -1,5 +1,6 @@
 # The template's own entry points. `make demo` on a fresh machine: bake the default project, run its pipeline, and
-# benchmark it. `make test` runs every test of the template (CI runs it through .ci/run).
+# benchmark it. `make test` lints the template's own code, then runs every test of the template (CI runs it through
+# .ci/run).
 .DEFAULT_GOAL := help
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -48,15 +49,16 @@ bench-serving: sync ## Our server against uvicorn/granian (same app), MLflow, KS
 bench-monitor: sync ## The project's `monitor` on 1M logged predictions: benchmarks/monitor.*, README table
 	$(UV) run --frozen python -m tools.monitor_benchmark --readme README.md
 
-test: sync ## Run every test of the template, the slow end-to-end runs included
+test: sync lint ## Lint, then run every test of the template, the slow end-to-end runs included
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --durations=15
 
 test-fast: sync ## Run the tests that do not install a baked project
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not slow"
 
-lint: sync ## Ruff on the template's own code (tools/ and tests/)
+lint: sync ## Ruff and strict mypy on the template's own code (tools/ and tests/), the generated project's rules
 	$(UV) run --frozen ruff check tools tests
 	$(UV) run --frozen ruff format --check tools tests
+	$(UV) run --frozen mypy
 
 clean: ## Remove what baking and testing left in the repository
-	rm -rf $(BUILD) .pytest_cache .ruff_cache
+	rm -rf $(BUILD) .pytest_cache .ruff_cache .mypy_cache
