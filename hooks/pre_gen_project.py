@@ -14,11 +14,6 @@ import re
 import sys
 from pathlib import Path
 
-SUPPORTED_PYTHON = ("3.11", "3.12", "3.13")
-LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
-TASKS = ("classification", "regression")
-FAMILIES = ("random_forest", "linear", "gradient_boosting")
-DEPLOY_TARGETS = ("kustomize", "kserve")
 REMOTE_SCHEMES = ("s3", "gs", "azure", "ssh", "hdfs", "webdav", "webdavs", "http", "https")
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "databricks", "postgresql", "mysql")
 # Names that would shadow the standard library or a dependency of the generated project.
@@ -33,6 +28,12 @@ IMAGE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?
 
 # Every answer, passed as one JSON string so no value can break this script's syntax.
 ANSWERS = {k: str(v) for k, v in json.loads({{ cookiecutter | tojson | tojson }}).items()}
+# The allowed values of each choice answer (python_version, license, task, model_family, deploy_target), the first
+# one the default: the lists of the template's own cookiecutter.json, the one place they are written.
+CONTEXT_FILE = Path(json.loads({{ cookiecutter._repo_dir | tojson | tojson }})) / "cookiecutter.json"
+CHOICES = {key: tuple(str(v) for v in values)
+           for key, values in json.loads(CONTEXT_FILE.read_text(encoding="utf-8")).items()
+           if isinstance(values, list) and not key.startswith("_")}
 
 
 def invocation_dir() -> Path:
@@ -63,15 +64,14 @@ def check_names(a: dict[str, str]) -> list[str]:
 
 
 def check_choices(a: dict[str, str]) -> list[str]:
-    """Answers that must be one of a fixed set (also when passed with --no-input or extra context)."""
+    """Answers that must be one of a fixed set (cookiecutter checks those it is given; a replay file's are not)."""
     errors = []
-    for key, allowed in (("python_version", SUPPORTED_PYTHON), ("license", LICENSES), ("task", TASKS),
-                         ("model_family", FAMILIES), ("deploy_target", DEPLOY_TARGETS)):
+    for key, allowed in CHOICES.items():
         if a[key] not in allowed:
             errors.append(f"{key} {a[key]!r} is not supported; choose one of: {', '.join(allowed)}")
     if a["include_deploy"] not in ("True", "False"):
         errors.append(f"include_deploy {a['include_deploy']!r} must be yes or no")
-    elif a["include_deploy"] == "False" and a["deploy_target"] != DEPLOY_TARGETS[0]:
+    elif a["include_deploy"] == "False" and a["deploy_target"] != CHOICES["deploy_target"][0]:
         errors.append(f"deploy_target {a['deploy_target']!r} needs include_deploy=yes: without deploy files there is "
                       "nothing to deploy")
     return errors

@@ -26,10 +26,11 @@ from conftest import (
     write_multiclass_csv,
     write_regression_csv,
 )
+from test_end_to_end import VARIANTS as E2E_VARIANTS
 
-from tools.bake import TEMPLATE
+from tools.bake import TEMPLATE, choices, template_context
 
-CONTEXT: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+CONTEXT: dict[str, Any] = template_context()
 # Every value of every choice (list) and yes/no (boolean) answer, one bake each; the other answers keep defaults.
 SINGLE_ANSWERS = [
     (key, value)
@@ -119,7 +120,7 @@ def test_every_answer_bakes_a_complete_project(tmp_path: Path, key: str, value: 
     assert leftover_markers(project) == []
     assert syntax_errors(project) == []
     assert not (project / ".samples").exists()
-    assert (project / "src" / package / "cli.py").is_file()
+    assert (project / "src" / package / "cli" / "__init__.py").is_file()
     assert (project / ".git").is_dir(), "the post-generation hook initialises git"
     assert_data_tracked(project)
 
@@ -154,9 +155,10 @@ ONLY_FOR_TARGET = {
 }
 
 
-@pytest.mark.parametrize("target", sorted(ONLY_FOR_TARGET))
+@pytest.mark.parametrize("target", choices()["deploy_target"])
 def test_deploy_files_follow_the_deploy_target(tmp_path: Path, target: str) -> None:
     """One deploy path per project, with the same overlays, Argo CD Applications and promotion files either way."""
+    assert set(ONLY_FOR_TARGET) == set(choices()["deploy_target"])
     project = bake_into(tmp_path, deploy_target=target)
     for owner, paths in ONLY_FOR_TARGET.items():
         for path in paths:
@@ -231,7 +233,7 @@ def test_lock_matches_pyproject(tmp_path: Path, answers: dict[str, str]) -> None
 def test_default_project_names_derive_from_project_name(tmp_path: Path) -> None:
     project = bake_into(tmp_path, project_name="Credit Risk_Score")
     assert project.name == "credit-risk-score"
-    assert (project / "src" / "credit_risk_score" / "cli.py").is_file()
+    assert (project / "src" / "credit_risk_score" / "cli" / "__init__.py").is_file()
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["mlflow"]["experiment"] == "credit-risk-score"
     config = (project / ".dvc" / "config").read_text()
@@ -336,3 +338,52 @@ def test_relative_dataset_path_is_read_from_the_callers_directory(tmp_path: Path
     assert result.returncode == 0, result.stderr[-2000:]
     project = tmp_path / "out" / "churn-model"
     assert (project / "data" / "raw" / "data.csv").read_bytes() == (tmp_path / "inputs" / "plants.csv").read_bytes()
+
+
+PACKAGE_SOURCE = PROJECT_TEMPLATE / "src" / "{{cookiecutter.package_name}}"
+
+
+def _module(relative: str) -> ast.Module:
+    """A generated module of the template, its package name (the only template syntax it may hold) filled in."""
+    text = (PACKAGE_SOURCE / relative).read_text()
+    return ast.parse(re.sub(r"\{\{\s*cookiecutter\.package_name\s*\}\}", "package", text), filename=relative)
+
+
+def _assigned(module: ast.Module, name: str) -> ast.expr:
+    for node in module.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return node.value
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            assert node.value is not None, name
+            return node.value
+    raise AssertionError(f"no module-level {name} = ...")
+
+
+def _literal_values(expr: ast.expr) -> set[str]:
+    """The strings of ``Literal["a", "b"]``."""
+    assert isinstance(expr, ast.Subscript), ast.dump(expr)
+    elements = expr.slice.elts if isinstance(expr.slice, ast.Tuple) else [expr.slice]
+    return {ast.literal_eval(e) for e in elements}
+
+
+def test_tasks_and_families_are_written_once() -> None:
+    """cookiecutter.json's lists are the tasks and model families: the generated code knows exactly those, the
+    end-to-end matrix bakes every task with every family, and the pre-generation hook holds no copy of the lists."""
+    tasks, families = set(choices()["task"]), set(choices()["model_family"])
+    assert _literal_values(_assigned(_module("pipeline/schema.py"), "Task")) == tasks
+    assert _literal_values(_assigned(_module("pipeline/config.py"), "ModelFamily")) == families
+    estimators = _assigned(_module("pipeline/train.py"), "ESTIMATORS")
+    assert isinstance(estimators, ast.Dict)
+    assert {ast.literal_eval(k) for k in estimators.keys if k is not None} == tasks
+    for per_task in estimators.values:
+        assert isinstance(per_task, ast.Dict)
+        assert {ast.literal_eval(k) for k in per_task.keys if k is not None} == families
+    defaults = {key: values[0] for key, values in choices().items()}
+    baked = {
+        (v.answers.get("task", defaults["task"]), v.answers.get("model_family", defaults["model_family"]))
+        for v in E2E_VARIANTS
+    }
+    assert baked == {(task, family) for task in tasks for family in families}
+    hook = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text()  # it reads the lists from cookiecutter.json
+    for key, values in choices().items():
+        assert not all(f'"{value}"' in hook for value in values), f"pre_gen_project.py lists the {key} values"

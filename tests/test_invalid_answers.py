@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import COOKIECUTTER, bake_into, project_env, run, write_multiclass_csv
 from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
 
-from tools.bake import TEMPLATE
+from tools.bake import TEMPLATE, choices, template_context
 
 # A CSV the refusal case needs, written under tmp_path/inputs; the answers name it with "{csv}".
 CsvWriter = Callable[[Path], None]
@@ -194,3 +196,31 @@ def test_cookiecutter_command_refuses_with_the_message(tmp_path: Path, answer: s
     assert result.returncode != 0
     assert phrase in result.stderr
     _assert_nothing_generated(tmp_path, tmp_path / "out")
+
+
+def test_a_replayed_choice_is_refused_by_the_hook(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """cookiecutter checks the choices it is given; a replay file's answers reach the pre-generation hook, which
+    checks them against the lists of cookiecutter.json (the one place they are written)."""
+    answers = {k: v[0] if isinstance(v, list) else v for k, v in template_context().items() if not k.startswith("__")}
+    slug = "churn-model"
+    answers.update(
+        project_slug=slug,
+        package_name="churn_model",
+        github_repository=f"your-org/{slug}",
+        dvc_remote_url=f"../{slug}-dvc-remote",
+        image_name=f"ghcr.io/your-org/{slug}",
+        task="clustering",
+        model_family="xgboost",
+    )
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps({"cookiecutter": answers}))
+    output = tmp_path / "out"
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE), replay=str(replay), output_dir=str(output))
+    problems = [line for line in capfd.readouterr().err.splitlines() if line.startswith("  - ")]
+    tasks, families = ", ".join(choices()["task"]), ", ".join(choices()["model_family"])
+    assert problems == [
+        f"  - task 'clustering' is not supported; choose one of: {tasks}",
+        f"  - model_family 'xgboost' is not supported; choose one of: {families}",
+    ]
+    assert not (output / slug).exists()

@@ -5,6 +5,7 @@ Usage: ``python -m tools.bake OUTPUT_DIR [key=value ...]`` (answers default to `
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,24 @@ from typing import Any
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+# Every answer's default and the allowed values of each choice answer (a list, the first one the default): the one
+# place they are written. The pre-generation hook reads the same file (hooks/pre_gen_project.py: CHOICES).
+CONTEXT_FILE = TEMPLATE / "cookiecutter.json"
+
+
+def template_context() -> dict[str, Any]:
+    """``cookiecutter.json`` as cookiecutter reads it."""
+    context: dict[str, Any] = json.loads(CONTEXT_FILE.read_text(encoding="utf-8"))
+    return context
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of each choice answer (``task``, ``model_family``, ...), the default first."""
+    return {
+        key: tuple(str(v) for v in values)
+        for key, values in template_context().items()
+        if isinstance(values, list) and not key.startswith("_")
+    }
 
 
 def bake(output_dir: Path, answers: dict[str, Any] | None = None, *, overwrite: bool = False) -> Path:

@@ -235,9 +235,9 @@ def load_manifest() -> dict[str, Any]:
 
 def describe(project: Path) -> dict[str, Any]:
     """Slug, package, task and model family of a baked project, read from its own files."""
-    package = next((p.name for p in sorted((project / "src").glob("*")) if (p / "cli.py").is_file()), None)
+    package = next((p.name for p in sorted((project / "src").glob("*")) if (p / "__init__.py").is_file()), None)
     if package is None:
-        raise SystemExit(f"error: {project} is not a baked project (no src/<package>/cli.py)")
+        raise SystemExit(f"error: {project} is not a baked project (no src/<package>/__init__.py)")
     params = yaml.safe_load((project / "params.yaml").read_text())
     schema = yaml.safe_load((project / params["paths"]["schema"]).read_text())
     return {
