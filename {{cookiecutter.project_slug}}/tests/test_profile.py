@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import Workspace
 
-from {{ cookiecutter.package_name }}.monitoring import monitor
+from {{ cookiecutter.package_name }}.contracts.profile import FORMAT
 from {{ cookiecutter.package_name }}.pipeline import profile
 from {{ cookiecutter.package_name }}.serving.session import session
 
@@ -22,7 +22,7 @@ def test_profile_describes_every_feature(trained: Workspace) -> None:
     train = pd.read_parquet(trained.path("train"))
     settings = trained.params.monitor
 
-    assert reference["format"] == profile.FORMAT == monitor.PROFILE_FORMAT
+    assert reference["format"] == FORMAT
     assert reference["task"] == trained.schema.target.kind
     assert reference["rows"] == {"train": len(train), "test": len(pd.read_parquet(trained.path("test")))}
     assert set(reference["features"]) == {f.name for f in trained.schema.features}

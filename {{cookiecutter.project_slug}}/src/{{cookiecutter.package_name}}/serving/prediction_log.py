@@ -7,7 +7,8 @@ server is writing:
   take it past ``PREDICTION_LOG_MAX_BYTES`` it is closed and a file with a new name is started (a single line longer
   than that gets a file of its own). Written data is never renamed, rewritten or deleted: retention is the operator's
   job. Names sort by the time the file was started; a reader reads every ``*.jsonl`` under the directory;
-* UTF-8 JSON lines, one per predicted instance (a batch request gives one line per instance), keys in this order::
+* UTF-8 JSON lines, one per predicted instance (a batch request gives one line per instance), in the format of
+  ``contracts.prediction_log`` (which makes each line), keys in this order::
 
     {"time": "2026-11-21T10:00:00.123456Z", "request_id": "...", "index": 0, "model_version": "...",
      "inputs": {"feature": value, ...}, "prediction": {"label": ..., "probabilities": {...}} or {"value": ...}}
@@ -47,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from {{ cookiecutter.package_name }}.contracts.prediction_log import line
 
 log = logging.getLogger(__name__.rsplit(".", 1)[0])
 FLUSH_SECONDS = 1.0
@@ -147,14 +150,7 @@ class PredictionLog:
             pending = self.pending
             for prediction in predictions:
                 pending += orjson.dumps(
-                    {
-                        "time": stamp,
-                        "request_id": request_id,
-                        "index": done,
-                        "model_version": version,
-                        "inputs": records[done],
-                        "prediction": prediction,
-                    },
+                    line(stamp, request_id, done, version, records[done], prediction),
                     option=orjson.OPT_APPEND_NEWLINE,
                 )
                 done += 1
