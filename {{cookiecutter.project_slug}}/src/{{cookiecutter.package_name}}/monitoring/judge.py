@@ -7,7 +7,7 @@ test-set ones; the rules are told in :mod:`.monitor`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }}.monitoring.quality import quality
 from {{ cookiecutter.package_name }}.monitoring.report import summarise
 from {{ cookiecutter.package_name }}.monitoring.scan import Scan
 from {{ cookiecutter.package_name }}.monitoring.series import NumericSeries, Series
+from {{ cookiecutter.package_name }}.monitoring.verdict import MetricResult, Performance, SeriesResult, Thresholds, Verdict
 from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
@@ -32,42 +33,53 @@ def psi(reference: np.ndarray, window: np.ndarray) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def _test(series: Series, min_window: int) -> dict[str, Any]:
+def _test_name(series: Series) -> str:
+    return "Kolmogorov-Smirnov" if isinstance(series, NumericSeries) else "chi-squared"
+
+
+def _test(series: Series, min_window: int) -> SeriesResult:
     """The two-sample test and PSI of one series (``p_value`` None when not judged)."""
     from scipy import stats
 
-    result: dict[str, Any] = {"values": series.n, "statistic": None, "p_value": None, "psi": None}
+    result: SeriesResult = {
+        "test": _test_name(series),
+        "values": series.n,
+        "statistic": None,
+        "p_value": None,
+        "psi": None,
+    }
+    if series.n < min_window:
+        result["status"] = "insufficient"
+        return result
     if isinstance(series, NumericSeries):
-        result["test"] = "Kolmogorov-Smirnov"
-        if series.n < min_window:
-            return result | {"status": "insufficient"}
         ks = stats.ks_2samp(np.asarray(series.reference["sample"]), series.sample.values)
-        result |= {"statistic": float(ks.statistic), "p_value": float(ks.pvalue)}
+        result["statistic"], result["p_value"] = float(ks.statistic), float(ks.pvalue)
         result["psi"] = psi(np.asarray(series.reference["counts"], dtype=np.float64), series.counts.astype(np.float64))
         return result
-    result["test"] = "chi-squared"
-    if series.n < min_window:
-        return result | {"status": "insufficient"}
     reference = np.array([series.reference["counts"].get(c, 0) for c in series.categories], dtype=np.float64)
     window = np.array([series.counts.get(c, 0) for c in series.categories], dtype=np.float64)
     result["psi"] = psi(reference, window)
     seen = (reference + window) > 0
     if seen.sum() < 2:  # one category only, on both sides: nothing to compare
-        return result | {"statistic": 0.0, "p_value": 1.0}
+        result["statistic"], result["p_value"] = 0.0, 1.0
+        return result
     chi2 = stats.chi2_contingency(np.vstack([reference[seen], window[seen]]))
-    return result | {"statistic": float(chi2.statistic), "p_value": float(chi2.pvalue)}
+    result["statistic"], result["p_value"] = float(chi2.statistic), float(chi2.pvalue)
+    return result
 
 
-def drift(scan_: Scan, params: MonitorParams, version: str | None) -> tuple[dict[str, Any], dict[str, Any], int]:
+def drift(
+    scan_: Scan, params: MonitorParams, version: str | None
+) -> tuple[dict[str, SeriesResult], dict[str, SeriesResult], int]:
     """Per-feature and prediction results, Bonferroni over every test run on the window."""
     features = {name: _test(series, params.min_window) for name, series in scan_.features.items()}
     for name, result in features.items():
         result["type"] = scan_.features[name].reference.get("type")
-    predictions: dict[str, Any] = {}
+    predictions: dict[str, SeriesResult] = {}
     for name, series in scan_.predictions.items():
         if scan_.reference_rows == 0:
             predictions[name] = {
-                "test": "Kolmogorov-Smirnov" if isinstance(series, NumericSeries) else "chi-squared",
+                "test": _test_name(series),
                 "values": 0,
                 "statistic": None,
                 "p_value": None,
@@ -84,7 +96,7 @@ def drift(scan_: Scan, params: MonitorParams, version: str | None) -> tuple[dict
     tests = sum(1 for r in results if r["p_value"] is not None)
     level = params.alpha / max(tests, 1)
     for result in results:
-        if "status" in result:
+        if "status" in result or result["p_value"] is None or result["psi"] is None:
             continue
         significant = result["p_value"] < level
         large = result["psi"] >= params.psi_threshold
@@ -92,29 +104,33 @@ def drift(scan_: Scan, params: MonitorParams, version: str | None) -> tuple[dict
     return features, predictions, tests
 
 
-def decay(scan_: Scan, profile: Profile, schema: Schema, params: MonitorParams) -> dict[str, Any]:
+def decay(scan_: Scan, profile: Profile, schema: Schema, params: MonitorParams) -> Performance:
     """Live metrics on the labelled predictions against the reference metrics (each judged if it has a limit)."""
     labelled = scan_.labelled
     reference = profile["metrics"]
-    section: dict[str, Any] = {"labelled": len(labelled), "min_labels": params.min_labels, "metrics": {}}
+    section: Performance = {"labelled": len(labelled), "min_labels": params.min_labels, "metrics": {}}
     live: dict[str, float] = {}
     if labelled and len(labelled) >= params.min_labels:
         live = _metrics(labelled, profile, schema)
     for name in sorted(set(params.max_drop) | set(live)):
-        entry: dict[str, Any] = {"reference": reference.get(name), "live": live.get(name)}
-        entry["max_drop"] = params.max_drop.get(name)
-        entry["judged"] = name in params.max_drop
+        entry: MetricResult = {
+            "reference": reference.get(name),
+            "live": live.get(name),
+            "max_drop": params.max_drop.get(name),
+            "judged": name in params.max_drop,
+        }
+        drop = None
         if entry["live"] is not None and entry["reference"] is not None:
             worse = entry["reference"] - entry["live"]
-            entry["drop"] = worse if HIGHER_IS_BETTER.get(name, True) else -worse
+            drop = entry["drop"] = worse if HIGHER_IS_BETTER.get(name, True) else -worse
         if entry["live"] is None:
             entry["status"] = "insufficient"
         elif not entry["judged"]:
             entry["status"] = "ok"
-        elif entry["reference"] is None:
+        elif entry["reference"] is None or drop is None:
             entry["status"] = "missing"
         else:
-            entry["status"] = "decay" if entry["drop"] > params.max_drop[name] else "ok"
+            entry["status"] = "decay" if drop > params.max_drop[name] else "ok"
         section["metrics"][name] = entry
     return section
 
@@ -142,7 +158,7 @@ def _metrics(labelled: list[tuple[Truth, Parsed]], profile: Profile, schema: Sch
     return compute(Predictions(actual, values, None, []), schema)
 
 
-def judge(scan_: Scan, profile: Profile, schema: Schema, params: MonitorParams, reference: Path) -> dict[str, Any]:
+def judge(scan_: Scan, profile: Profile, schema: Schema, params: MonitorParams, reference: Path) -> Verdict:
     """The verdict of a scanned window: ``retrain`` is drift or decay (data-quality problems are only reported)."""
     version = profile["model_version"]
     features, predictions, tests = drift(scan_, params, version)
@@ -150,7 +166,7 @@ def judge(scan_: Scan, profile: Profile, schema: Schema, params: MonitorParams, 
     problems = quality(scan_, params)
     drifted = any(r["status"] == "drift" for r in [*features.values(), *predictions.values()])
     decayed = any(m["status"] == "decay" for m in performance["metrics"].values())
-    verdict: dict[str, Any] = {
+    verdict: Verdict = {
         "format": 1,
         "reference": {
             "path": str(reference),
@@ -168,7 +184,7 @@ def judge(scan_: Scan, profile: Profile, schema: Schema, params: MonitorParams, 
             "joined_profiled_model": len(scan_.labelled),
             "unmatched": len(scan_.labels.values),
         },
-        "thresholds": params.model_dump(),
+        "thresholds": cast(Thresholds, params.model_dump()),
         "tests": tests,
         "features": features,
         "predictions": predictions,
@@ -178,6 +194,7 @@ def judge(scan_: Scan, profile: Profile, schema: Schema, params: MonitorParams, 
         "decay": decayed,
         "quality_problems": any(p["flagged"] for p in problems),
         "retrain": drifted or decayed,
+        "summary": "",
     }
     verdict["summary"] = summarise(verdict)
     return verdict

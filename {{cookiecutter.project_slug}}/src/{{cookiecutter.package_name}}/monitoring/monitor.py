@@ -38,7 +38,6 @@ verdict), ``quality`` (data-quality problems), ``report`` (the Markdown), ``labe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from {{ cookiecutter.package_name }}.contracts import profile as reference_profile
 from {{ cookiecutter.package_name }}.contracts.io import write_json, write_text
@@ -49,6 +48,7 @@ from {{ cookiecutter.package_name }}.monitoring.labels import read_labels
 from {{ cookiecutter.package_name }}.monitoring.logs import log_files
 from {{ cookiecutter.package_name }}.monitoring.report import render
 from {{ cookiecutter.package_name }}.monitoring.scan import check_profile, scan
+from {{ cookiecutter.package_name }}.monitoring.verdict import Verdict
 from {{ cookiecutter.package_name }}.monitoring.window import parse_time
 from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
@@ -74,7 +74,7 @@ def run(
     since: str | None,
     until: str | None,
     title: str,
-) -> dict[str, Any]:
+) -> Verdict:
     """Monitor one window and write ``verdict.json`` and ``report.md`` to ``output``; return the verdict."""
     start, end = parse_time(since), parse_time(until)
     if start is not None and end is not None and start >= end:

@@ -10,16 +10,13 @@ learned.
 
 from __future__ import annotations
 
-from typing import Any
-
 from {{ cookiecutter.package_name }}.monitoring.scan import Scan
 from {{ cookiecutter.package_name }}.monitoring.series import EXAMPLES, CategorySeries, NumericSeries
+from {{ cookiecutter.package_name }}.monitoring.verdict import Problem
 from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
 
 
-def _problem(
-    feature: str | None, problem: str, count: int, total: int, limit: float, examples: list[str], **extra: Any
-) -> dict[str, Any]:
+def _problem(feature: str | None, problem: str, count: int, total: int, limit: float, examples: list[str]) -> Problem:
     share = count / total if total else 0.0
     return {
         "feature": feature,
@@ -29,7 +26,6 @@ def _problem(
         "limit": limit,
         "examples": examples,
         "flagged": share > limit,
-        **extra,
     }
 
 
@@ -37,7 +33,7 @@ def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:g}"
 
 
-def quality(scan_: Scan, params: MonitorParams) -> list[dict[str, Any]]:
+def quality(scan_: Scan, params: MonitorParams) -> list[Problem]:
     """Every data-quality problem found (flagged when above its limit)."""
     limits = params.quality
     window = scan_.window

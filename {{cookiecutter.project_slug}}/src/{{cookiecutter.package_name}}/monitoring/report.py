@@ -10,6 +10,7 @@ from typing import Any
 
 from {{ cookiecutter.package_name }}.contracts import markdown
 from {{ cookiecutter.package_name }}.monitoring.rules import RESULT
+from {{ cookiecutter.package_name }}.monitoring.verdict import SeriesResult, Verdict
 
 
 def _names(items: list[str]) -> str:
@@ -18,7 +19,7 @@ def _names(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def summarise(verdict: dict[str, Any]) -> str:
+def summarise(verdict: Verdict) -> str:
     """The one-line summary: what to do, and why."""
     window = verdict["window"]
     drifted = [n for n, r in verdict["features"].items() if r["status"] == "drift"]
@@ -71,7 +72,7 @@ def _pct(share: float) -> str:
     return f"{100 * share:.2f}%"
 
 
-def _heading(verdict: dict[str, Any]) -> str:
+def _heading(verdict: Verdict) -> str:
     drifted = [f"`{n}`" for n, r in verdict["features"].items() if r["status"] == "drift"]
     if any(r["status"] == "drift" for r in verdict["predictions"].values()):
         drifted.append("the predictions")
@@ -88,13 +89,13 @@ def _heading(verdict: dict[str, Any]) -> str:
     return f"### ✅ No drift or decay beyond the thresholds{note}"
 
 
-def _window_section(verdict: dict[str, Any]) -> str:
+def _window_section(verdict: Verdict) -> str:
     w = verdict["window"]
     labels = verdict["labels"]
     reference = verdict["reference"]
     versions = ", ".join(f"`{v}`: {n:,}" for v, n in list(w["model_versions"].items())[:10]) or "–"
     bounds = f"{w['since'] or 'the first line'} to {w['until'] or 'the last line'}"
-    rows = [
+    rows: list[list[Any]] = [
         ["window (from `--since` to `--until`)", bounds],
         ["log files", w["files"]],
         ["lines read", w["lines"]],
@@ -117,7 +118,7 @@ def _window_section(verdict: dict[str, Any]) -> str:
     return section
 
 
-def _drift_rows(results: dict[str, Any], label: Callable[[str, dict[str, Any]], str]) -> list[list[Any]]:
+def _drift_rows(results: dict[str, SeriesResult], label: Callable[[str, SeriesResult], str]) -> list[list[Any]]:
     return [
         [
             label(name, r),
@@ -137,7 +138,7 @@ def _prediction_name(name: str, what: str | None) -> str:
     return name if not what or what == name else f"{name} ({what})"
 
 
-def _drift_section(verdict: dict[str, Any]) -> str:
+def _drift_section(verdict: Verdict) -> str:
     t = verdict["thresholds"]
     tests = verdict["tests"]
     rule = (
@@ -161,7 +162,7 @@ def _drift_section(verdict: dict[str, Any]) -> str:
     )
 
 
-def _decay_section(verdict: dict[str, Any]) -> str:
+def _decay_section(verdict: Verdict) -> str:
     perf = verdict["performance"]
     n, needed = perf["labelled"], perf["min_labels"]
     if n < needed:
@@ -170,9 +171,10 @@ def _decay_section(verdict: dict[str, Any]) -> str:
     rows = []
     for name, m in perf["metrics"].items():
         change = "–"
-        if m.get("drop") is not None:
-            delta = m["live"] - m["reference"]
-            change = "0" if abs(delta) < 1e-12 else f"{delta:+.4g} {'🔴' if m['drop'] > 0 else '🟢'}"
+        drop, live, reference = m.get("drop"), m["live"], m["reference"]
+        if drop is not None and live is not None and reference is not None:
+            delta = live - reference
+            change = "0" if abs(delta) < 1e-12 else f"{delta:+.4g} {'🔴' if drop > 0 else '🟢'}"
         rows.append(
             [name, m["reference"], m["live"], change, m["max_drop"], RESULT[m["status"]] if m["judged"] else "–"]
         )
@@ -180,7 +182,7 @@ def _decay_section(verdict: dict[str, Any]) -> str:
     return f"### Decay\n\n{intro}\n\n{table(['metric', 'reference', 'live', 'change', 'max drop', 'result'], rows)}"
 
 
-def _quality_section(verdict: dict[str, Any]) -> str:
+def _quality_section(verdict: Verdict) -> str:
     problems = verdict["quality"]["problems"]
     if not problems:
         return "### Data quality\n\nNo data-quality problem in the window."
@@ -204,7 +206,7 @@ def _quality_section(verdict: dict[str, Any]) -> str:
     return f"### Data quality\n\n{intro}\n\n{table(header, rows)}"
 
 
-def _thresholds_section(verdict: dict[str, Any]) -> str:
+def _thresholds_section(verdict: Verdict) -> str:
     t = verdict["thresholds"]
     q = t["quality"]
     drops = ", ".join(f"{k} {v:g}" for k, v in t["max_drop"].items()) or "none"
@@ -220,7 +222,7 @@ def _thresholds_section(verdict: dict[str, Any]) -> str:
     )
 
 
-def render(verdict: dict[str, Any], title: str) -> str:
+def render(verdict: Verdict, title: str) -> str:
     """The Markdown report: verdict and summary first, then window, drift, predictions, decay, quality."""
     sections = [
         f"## {title}",
