@@ -12,11 +12,13 @@ library only: the writers encode a line with orjson, the reader decodes it, and 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypedDict, TypeGuard
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+SECOND_FORMAT = "%Y-%m-%dT%H:%M:%S."
+TIME_FORMAT = SECOND_FORMAT + "%fZ"
 """``time``'s format (``datetime.strftime``)."""
 TIME_LENGTH = len("2026-11-21T10:00:00.123456Z")
 
@@ -75,9 +77,33 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
+class Stamp:
+    """Times in the log's format from ``time.time_ns()``, the date and time part formatted once per second."""
+
+    __slots__ = ("prefix", "second")
+
+    def __init__(self) -> None:
+        """Nothing formatted yet."""
+        self.second = -1
+        self.prefix = ""
+
+    def __call__(self, ns: int) -> str:
+        """``ns`` (nanoseconds since the epoch, ``time.time_ns()``) as ``2026-11-21T10:00:00.123456Z``."""
+        second, rest = divmod(ns, 1_000_000_000)
+        if second != self.second:
+            self.second, self.prefix = second, time.strftime(SECOND_FORMAT, time.gmtime(second))
+        return f"{self.prefix}{rest // 1000:06d}Z"
+
+
 def is_time(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a time in the log's format, as far as the reader checks (length and trailing ``Z``)."""
     return type(value) is str and len(value) == TIME_LENGTH and value[-1] == "Z"
+
+
+def join_key(record: LogLine) -> tuple[str, int]:
+    """The ``(request_id, index)`` labels join on (an index that is not an integer joins nothing: -1)."""
+    index = record.get("index", 0)
+    return str(record.get("request_id")), index if type(index) is int else -1
 
 
 def prediction_parser(task: str, classes: list[str]) -> Callable[[object], Parsed | None]:

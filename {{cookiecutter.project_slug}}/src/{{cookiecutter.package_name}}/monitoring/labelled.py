@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from {{ cookiecutter.package_name }}.contracts.prediction_log import Parsed
+from {{ cookiecutter.package_name }}.contracts.prediction_log import Parsed, join_key
 from {{ cookiecutter.package_name }}.monitoring.labels import read_labels
-from {{ cookiecutter.package_name }}.monitoring.logs import Window, chunks, join_key, log_files, paused_gc
+from {{ cookiecutter.package_name }}.monitoring.logs import Window, chunks, log_files, paused_gc
 from {{ cookiecutter.package_name }}.monitoring.rules import valid_row, valid_target
 from {{ cookiecutter.package_name }}.monitoring.window import parse_time
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema

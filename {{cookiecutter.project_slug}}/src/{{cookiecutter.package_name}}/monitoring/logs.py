@@ -188,12 +188,6 @@ def chunks(
         yield records, predictions
 
 
-def join_key(record: LogLine) -> tuple[str, int]:
-    """The ``(request_id, index)`` labels join on (an index that is not an integer joins nothing: -1)."""
-    index = record.get("index", 0)
-    return str(record.get("request_id")), index if type(index) is int else -1
-
-
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while a window is read.

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from {{ cookiecutter.package_name }}.contracts.prediction_log import Parsed, prediction_parser
+from {{ cookiecutter.package_name }}.contracts.prediction_log import Parsed, join_key, prediction_parser
 from {{ cookiecutter.package_name }}.contracts.profile import Profile, classified, regressed
 from {{ cookiecutter.package_name }}.contracts.scoring import score_column
 from {{ cookiecutter.package_name }}.monitoring.errors import MonitorError
 from {{ cookiecutter.package_name }}.monitoring.labels import Labels, Truth
-from {{ cookiecutter.package_name }}.monitoring.logs import MAX_DISTINCT, Window, chunks, join_key, paused_gc
+from {{ cookiecutter.package_name }}.monitoring.logs import MAX_DISTINCT, Window, chunks, paused_gc
 from {{ cookiecutter.package_name }}.monitoring.series import MISSING, CategorySeries, NumericSeries, Sample, Series
 from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema

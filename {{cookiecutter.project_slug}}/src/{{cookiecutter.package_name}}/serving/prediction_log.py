@@ -49,7 +49,7 @@ from typing import Any
 
 import orjson
 
-from {{ cookiecutter.package_name }}.contracts.prediction_log import line
+from {{ cookiecutter.package_name }}.contracts.prediction_log import Stamp, line
 
 log = logging.getLogger(__name__.rsplit(".", 1)[0])
 FLUSH_SECONDS = 1.0
@@ -61,24 +61,6 @@ QUEUE_BYTES = 32 * 1024 * 1024
 JOIN_SECONDS = 10.0
 """Longest wait for the writer thread to write what is left when the server stops."""
 OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-
-
-class Stamp:
-    """ISO 8601 UTC timestamps with microseconds, the date and time part formatted once per second."""
-
-    __slots__ = ("prefix", "second")
-
-    def __init__(self) -> None:
-        """Nothing formatted yet."""
-        self.second = -1
-        self.prefix = ""
-
-    def __call__(self, ns: int) -> str:
-        """``ns`` (nanoseconds since the epoch, ``time.time_ns()``) as ``2026-11-21T10:00:00.123456Z``."""
-        second, rest = divmod(ns, 1_000_000_000)
-        if second != self.second:
-            self.second, self.prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-        return f"{self.prefix}{rest // 1000:06d}Z"
 
 
 def rows_as_records(document: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
