@@ -35,9 +35,9 @@ import yaml
 
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.contracts.io import md5
+from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline import synthetic
 from {{ cookiecutter.package_name }}.pipeline.config import Params, load_params
-from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema, load_schema
 from {{ cookiecutter.package_name }}.serving.server import ModelServer
 from {{ cookiecutter.package_name }}.serving.settings import Settings

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import Workspace
 
+from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline import evaluate, train
 from {{ cookiecutter.package_name }}.pipeline.evaluate import PLOT_FILES, Predictions
 from {{ cookiecutter.package_name }}.pipeline.features import target
@@ -23,7 +24,7 @@ def test_metric_names_and_ranges(trained: Workspace, schema: Schema) -> None:
     metrics = trained.read_json("metrics")
 
     assert set(metrics) == METRICS[schema.target.kind]
-    assert set(metrics) <= set(evaluate.HIGHER_IS_BETTER), "the gate and the report need each metric's direction"
+    assert set(metrics) <= set(HIGHER_IS_BETTER), "the gate and the report need each metric's direction"
     if schema.target.kind == "classification":
         for name in METRICS["classification"] - {"log_loss"}:
             assert 0 <= metrics[name] <= 1, name

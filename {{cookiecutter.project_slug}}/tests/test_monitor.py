@@ -17,6 +17,9 @@ import pytest
 from conftest import CliResult, Workspace
 
 from {{ cookiecutter.package_name }}.monitoring import monitor
+from {{ cookiecutter.package_name }}.monitoring.judge import psi
+from {{ cookiecutter.package_name }}.monitoring.labelled import labelled_frame
+from {{ cookiecutter.package_name }}.monitoring.series import Sample
 from {{ cookiecutter.package_name }}.pipeline import synthetic
 from {{ cookiecutter.package_name }}.pipeline.prepare import validate
 from {{ cookiecutter.package_name }}.pipeline.schema import Feature, Schema
@@ -562,7 +565,7 @@ def test_labelled_frame_is_valid_raw_data(trained: Workspace, tmp_path: Path) ->
     labelled = frame.iloc[: len(frame) // 2]
     write_labels(tmp_path / "labels", labelled, schema)
 
-    rows = monitor.labelled_frame(tmp_path / "log", tmp_path / "labels", schema, since="2026-11-21")
+    rows = labelled_frame(tmp_path / "log", tmp_path / "labels", schema, since="2026-11-21")
 
     assert list(rows.columns) == schema.columns
     assert len(rows) == len(labelled) - len(broken)
@@ -572,16 +575,16 @@ def test_labelled_frame_is_valid_raw_data(trained: Workspace, tmp_path: Path) ->
     rows.to_csv(csv_file, index=False)
     raw = pd.read_csv(csv_file, dtype=str, keep_default_na=False, na_values=[""])
     validate(raw, schema, csv_file)  # the prepare stage accepts it as raw data
-    before = monitor.labelled_frame(tmp_path / "log", tmp_path / "labels", schema, until="2026-11-21")
+    before = labelled_frame(tmp_path / "log", tmp_path / "labels", schema, until="2026-11-21")
     assert len(before) == 1  # the line logged the day before; a key the schema does not know is ignored
 
 
 def test_statistics_helpers() -> None:
-    assert monitor.psi(np.array([50.0, 50.0]), np.array([50.0, 50.0])) == 0.0
-    assert monitor.psi(np.array([50.0, 50.0]), np.array([90.0, 10.0])) == pytest.approx(
+    assert psi(np.array([50.0, 50.0]), np.array([50.0, 50.0])) == 0.0
+    assert psi(np.array([50.0, 50.0]), np.array([90.0, 10.0])) == pytest.approx(
         0.4 * np.log(0.9 / 0.5) + (-0.4) * np.log(0.1 / 0.5)
     )
-    sample = monitor.Sample(100, np.random.default_rng(0))
+    sample = Sample(100, np.random.default_rng(0))
     for start in range(0, 100_000, 7_000):
         sample.add(np.arange(start, min(start + 7_000, 100_000), dtype=np.float64))
     assert sample.values.size == 100

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from conftest import Workspace
 
-from {{ cookiecutter.package_name }}.monitoring import monitor
+from {{ cookiecutter.package_name }}.contracts import profile as contract
+from {{ cookiecutter.package_name }}.contracts.profile import FORMAT
 from {{ cookiecutter.package_name }}.pipeline import profile
 from {{ cookiecutter.package_name }}.serving.session import session
 
@@ -22,7 +23,7 @@ def test_profile_describes_every_feature(trained: Workspace) -> None:
     train = pd.read_parquet(trained.path("train"))
     settings = trained.params.monitor
 
-    assert reference["format"] == profile.FORMAT == monitor.PROFILE_FORMAT
+    assert reference["format"] == FORMAT
     assert reference["task"] == trained.schema.target.kind
     assert reference["rows"] == {"train": len(train), "test": len(pd.read_parquet(trained.path("test")))}
     assert set(reference["features"]) == {f.name for f in trained.schema.features}
@@ -97,3 +98,27 @@ def test_bins_follow_the_quantiles_and_merge_repeated_values() -> None:
     edges = profile.bin_edges(binary, 10)
     assert edges.tolist() == [0.0, 1.0]
     assert profile.bin_counts(binary, edges).tolist() == [0, 700, 300]
+
+
+def test_the_profile_is_read_as_it_was_written(trained: Workspace) -> None:
+    assert contract.load(trained.path("reference")) == trained.read_json("reference")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no reference profile at"),
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "is not a JSON object"),
+        ('{"format": 99}', "has format 99, not 1"),
+        ('{"format": 1, "task": "regression"}', "has no features, metrics, model_version, predictions, rows"),
+    ],
+)
+def test_a_profile_this_code_cannot_read_is_refused_naming_why(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "reference.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(contract.ProfileError, match=message):
+        contract.load(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, commit_all, require_impossible, write_fake_run
 
-from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 REMOTE_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?\s*[a-zA-Z][a-zA-Z0-9+.-]*://")

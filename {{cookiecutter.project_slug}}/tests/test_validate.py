@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import Workspace, commit_all, require_impossible
 
+from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline.config import Params
-from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline.validate import failures
 
 

@@ -17,18 +17,6 @@ from {{ cookiecutter.package_name }}.pipeline.config import EvaluateParams
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, target
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
-# Direction of every metric this project computes: the gate and the report read it from here.
-HIGHER_IS_BETTER = {
-    "accuracy": True,
-    "balanced_accuracy": True,
-    "f1_macro": True,
-    "roc_auc": True,
-    "average_precision": True,
-    "log_loss": False,
-    "r2": True,
-    "rmse": False,
-    "mae": False,
-}
 PLOT_FILES = {
     "classification": ("roc.csv", "precision_recall.csv", "confusion.csv"),
     "regression": ("predictions.csv",),

@@ -17,22 +17,28 @@ Last, the model's test-set metrics, against which decay is measured, and its ver
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
+from {{ cookiecutter.package_name }}.contracts import profile as contract
+from {{ cookiecutter.package_name }}.contracts.io import read_json
+from {{ cookiecutter.package_name }}.contracts.profile import (
+    CategoryProfile,
+    ClassPredictions,
+    NumericProfile,
+    Profile,
+    ValuePredictions,
+)
+from {{ cookiecutter.package_name }}.contracts.scoring import score_column, score_name
 from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.serving.session import session
 
-FORMAT = 1
-"""Version of the profile's layout, checked by the monitor."""
 SAMPLE_BUDGET = 60_000
 """Sampled values over all numeric series together: keeps the profile well under 1 MB for up to a few hundred."""
 MIN_SAMPLE = 200
@@ -61,13 +67,20 @@ def _short(value: float) -> float:
     return float(f"{value:.7g}")
 
 
-def numeric_profile(values: np.ndarray, bins: int, size: int, rng: np.random.Generator) -> dict[str, Any]:
-    """The profile of one numeric series (``values`` may hold NaN for nulls)."""
+def numeric_profile(
+    values: np.ndarray,
+    bins: int,
+    size: int,
+    rng: np.random.Generator,
+    kind: Literal["integer", "number"] = "number",
+) -> NumericProfile:
+    """The profile of one numeric series (``values`` may hold NaN for nulls), of type ``kind``."""
     values = np.asarray(values, dtype=np.float64)
     present = values[~np.isnan(values)]
     edges = bin_edges(present, bins)
     sample = present if present.size <= size else rng.choice(present, size, replace=False)
     return {
+        "type": kind,
         "rows": int(values.size),
         "nulls": int(values.size - present.size),
         "min": float(present.min()) if present.size else None,
@@ -78,11 +91,12 @@ def numeric_profile(values: np.ndarray, bins: int, size: int, rng: np.random.Gen
     }
 
 
-def category_profile(values: pd.Series, categories: list[str]) -> dict[str, Any]:
+def category_profile(values: pd.Series, categories: list[str]) -> CategoryProfile:
     """The profile of one category series: the count of each of ``categories`` (nulls apart)."""
     present = values.dropna().astype(str)
     counts = present.value_counts()
     return {
+        "type": "category",
         "rows": len(values),
         "nulls": int(len(values) - len(present)),
         "counts": {c: int(counts.get(c, 0)) for c in categories},
@@ -96,17 +110,14 @@ def run_model(sess: ort.InferenceSession, frame: pd.DataFrame, schema: Schema) -
     return dict(zip(names, outputs, strict=True))
 
 
-def score_name(classes: list[str], positive: str | None) -> str:
-    """What the score of a classifier's prediction is: see :func:`scores`."""
-    if len(classes) == 2 and positive is not None:
-        return f"probability of {positive!r}"
-    return "probability of the predicted class"
-
-
 def scores(probabilities: np.ndarray, classes: list[str], positive: str | None) -> np.ndarray:
-    """One number per prediction: the positive class's probability (binary), else the predicted class's."""
-    if len(classes) == 2 and positive is not None:
-        column: np.ndarray = probabilities[:, classes.index(positive)]
+    """One number per prediction: the positive class's probability (binary), else the predicted class's.
+
+    The rule is ``contracts.scoring.score_column``'s, which the monitor applies to logged predictions.
+    """
+    at = score_column(classes, positive)
+    if at is not None:
+        column: np.ndarray = probabilities[:, at]
         return column
     top: np.ndarray = probabilities.max(axis=1)
     return top
@@ -114,33 +125,28 @@ def scores(probabilities: np.ndarray, classes: list[str], positive: str | None) 
 
 def prediction_profile(
     outputs: dict[str, np.ndarray], metadata: dict[str, Any], params: MonitorParams, size: int
-) -> dict[str, Any]:
+) -> ClassPredictions | ValuePredictions:
     """The distribution of the model's predictions: class counts and score, or value."""
     rng = np.random.default_rng([params.seed, 1])
     if metadata["task"] == "classification":
         classes = [str(c) for c in metadata["classes"]]
+        positive = metadata.get("positive")
         labels = pd.Series(outputs["label"].ravel().astype(str))
-        score = scores(np.asarray(outputs["probabilities"], dtype=np.float64), classes, metadata.get("positive"))
+        score = numeric_profile(
+            scores(np.asarray(outputs["probabilities"], dtype=np.float64), classes, positive), params.bins, size, rng
+        )
+        score["name"] = score_name(classes, positive)
         return {
             "rows": len(labels),
             "classes": classes,
-            "positive": metadata.get("positive"),
-            "label": {"type": "category", **category_profile(labels, classes)},
-            "score": {
-                "type": "number",
-                "name": score_name(classes, metadata.get("positive")),
-                **numeric_profile(score, params.bins, size, rng),
-            },
+            "positive": positive,
+            "label": category_profile(labels, classes),
+            "score": score,
         }
     values = np.asarray(outputs["variable"], dtype=np.float64).ravel()
-    return {
-        "rows": int(values.size),
-        "value": {
-            "type": "number",
-            "name": "predicted value",
-            **numeric_profile(values, params.bins, size, rng),
-        },
-    }
+    value = numeric_profile(values, params.bins, size, rng)
+    value["name"] = "predicted value"
+    return {"rows": int(values.size), "value": value}
 
 
 def build(
@@ -151,24 +157,22 @@ def build(
     metadata: dict[str, Any],
     metrics: dict[str, float],
     params: MonitorParams,
-) -> dict[str, Any]:
-    """The reference profile as a JSON-ready dict."""
+) -> Profile:
+    """The reference profile."""
     size = sample_size(len(schema.numeric) + 1, params.sample_size)
-    features: dict[str, Any] = {}
+    features: dict[str, NumericProfile | CategoryProfile] = {}
     for index, feature in enumerate(schema.features):
         column = train[feature.name]
         if feature.numeric:
             rng = np.random.default_rng([params.seed, 0, index])
             values = pd.to_numeric(column).to_numpy(dtype=np.float64, na_value=np.nan)
-            features[feature.name] = {
-                "type": feature.type,
-                **numeric_profile(values, params.bins, size, rng),
-            }
+            kind: Literal["integer", "number"] = "integer" if feature.type == "integer" else "number"
+            features[feature.name] = numeric_profile(values, params.bins, size, rng, kind)
         else:
-            features[feature.name] = {"type": "category", **category_profile(column, feature.categories)}
+            features[feature.name] = category_profile(column, feature.categories)
     outputs = run_model(session(model_bytes), test, schema)
     return {
-        "format": FORMAT,
+        "format": contract.FORMAT,
         "model_version": metadata.get("version"),
         "task": schema.target.kind,
         "target": schema.target.name,
@@ -189,7 +193,7 @@ def run(
     metrics_path: Path,
     params: MonitorParams,
     out: Path,
-) -> dict[str, Any]:
+) -> Profile:
     """Build the profile from the pipeline's artifacts and write it (compact JSON)."""
     profile = build(
         train,
@@ -200,13 +204,5 @@ def run(
         read_json(metrics_path),
         params,
     )
-    write_json(out, profile, indent=None)
+    contract.write(out, profile)
     return profile
-
-
-def load(path: Path) -> dict[str, Any]:
-    """Read a profile written by :func:`run`; ``ValueError`` if it is not one this code reads."""
-    data: dict[str, Any] = json.loads(path.read_text())
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a reference profile of format {FORMAT}: run `dvc repro profile`")
-    return data

@@ -17,9 +17,9 @@ import yaml
 
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
 from {{ cookiecutter.package_name }}.contracts.markdown import table
+from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, Params
-from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.pipeline.tracking import flatten
 

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.contracts import prediction_log
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path
 from {{ cookiecutter.package_name }}.pipeline.schema import Feature, Schema
 
@@ -77,7 +78,7 @@ def log_lines(
     step_us: int = 1000,
     prefix: str = "req",
 ) -> Iterator[bytes]:
-    """The prediction log's lines (see ``monitor``) for ``frame`` and the model's ``outputs`` on it.
+    """The prediction log's lines (``contracts.prediction_log``) for ``frame`` and the model's ``outputs`` on it.
 
     Row ``i`` is request ``{prefix}-{i}``, index 0, logged ``i * step_us`` microseconds after ``start``.
     """
@@ -97,22 +98,17 @@ def log_lines(
     if schema.target.kind == "classification":
         labels = outputs["label"].ravel().astype(str).tolist()
         probabilities = np.asarray(outputs["probabilities"], dtype=np.float64).tolist()
-        predictions: list[dict[str, Any]] = [
-            {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
+        predictions: list[prediction_log.ClassPrediction | prediction_log.ValuePrediction] = [
+            prediction_log.ClassPrediction(label=label, probabilities=dict(zip(classes, row, strict=True)))
             for label, row in zip(labels, probabilities, strict=True)
         ]
     else:
-        predictions = [{"value": v} for v in np.asarray(outputs["variable"], dtype=np.float64).ravel().tolist()]
-    for i, (time, values, prediction) in enumerate(zip(times, zip(*columns, strict=True), predictions, strict=True)):
-        record = {
-            "time": time + "Z",
-            "request_id": f"{prefix}-{i}",
-            "index": 0,
-            "model_version": version,
-            "inputs": dict(zip(names, values, strict=True)),
-            "prediction": prediction,
-        }
-        yield orjson.dumps(record) + b"\n"
+        values = np.asarray(outputs["variable"], dtype=np.float64).ravel().tolist()
+        predictions = [prediction_log.ValuePrediction(value=v) for v in values]
+    line = prediction_log.line
+    for i, (time, row, prediction) in enumerate(zip(times, zip(*columns, strict=True), predictions, strict=True)):
+        inputs: dict[str, object] = dict(zip(names, row, strict=True))
+        yield orjson.dumps(line(time + "Z", f"{prefix}-{i}", 0, version, inputs, prediction)) + b"\n"
 
 
 def write_log(

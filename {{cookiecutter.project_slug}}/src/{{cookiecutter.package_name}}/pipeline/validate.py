@@ -17,10 +17,10 @@ import onnxruntime as ort
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
+from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.contracts.verdict import Check, failures
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, GateParams
-from {{ cookiecutter.package_name }}.pipeline.evaluate import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.serving.session import session

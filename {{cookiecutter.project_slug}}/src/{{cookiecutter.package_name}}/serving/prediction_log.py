@@ -7,7 +7,8 @@ server is writing:
   take it past ``PREDICTION_LOG_MAX_BYTES`` it is closed and a file with a new name is started (a single line longer
   than that gets a file of its own). Written data is never renamed, rewritten or deleted: retention is the operator's
   job. Names sort by the time the file was started; a reader reads every ``*.jsonl`` under the directory;
-* UTF-8 JSON lines, one per predicted instance (a batch request gives one line per instance), keys in this order::
+* UTF-8 JSON lines, one per predicted instance (a batch request gives one line per instance), in the format of
+  ``contracts.prediction_log`` (which makes each line), keys in this order::
 
     {"time": "2026-11-21T10:00:00.123456Z", "request_id": "...", "index": 0, "model_version": "...",
      "inputs": {"feature": value, ...}, "prediction": {"label": ..., "probabilities": {...}} or {"value": ...}}
@@ -48,6 +49,8 @@ from typing import Any
 
 import orjson
 
+from {{ cookiecutter.package_name }}.contracts.prediction_log import Stamp, line
+
 log = logging.getLogger(__name__.rsplit(".", 1)[0])
 FLUSH_SECONDS = 1.0
 """Longest time a logged line waits on the event loop before it is handed to the writer thread."""
@@ -58,24 +61,6 @@ QUEUE_BYTES = 32 * 1024 * 1024
 JOIN_SECONDS = 10.0
 """Longest wait for the writer thread to write what is left when the server stops."""
 OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-
-
-class Stamp:
-    """ISO 8601 UTC timestamps with microseconds, the date and time part formatted once per second."""
-
-    __slots__ = ("prefix", "second")
-
-    def __init__(self) -> None:
-        """Nothing formatted yet."""
-        self.second = -1
-        self.prefix = ""
-
-    def __call__(self, ns: int) -> str:
-        """``ns`` (nanoseconds since the epoch, ``time.time_ns()``) as ``2026-11-21T10:00:00.123456Z``."""
-        second, rest = divmod(ns, 1_000_000_000)
-        if second != self.second:
-            self.second, self.prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-        return f"{self.prefix}{rest // 1000:06d}Z"
 
 
 def rows_as_records(document: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
@@ -147,14 +132,7 @@ class PredictionLog:
             pending = self.pending
             for prediction in predictions:
                 pending += orjson.dumps(
-                    {
-                        "time": stamp,
-                        "request_id": request_id,
-                        "index": done,
-                        "model_version": version,
-                        "inputs": records[done],
-                        "prediction": prediction,
-                    },
+                    line(stamp, request_id, done, version, records[done], prediction),
                     option=orjson.OPT_APPEND_NEWLINE,
                 )
                 done += 1
