@@ -64,6 +64,10 @@ def test_missing_values_and_categories() -> None:
     assert rules.category(PLAN, "basic") == ("basic", True)
     assert rules.category(PLAN, "gold") == ("gold", False)  # the server accepts it, and counts it
     assert rules.category(PLAN, "") == rules.category(PLAN, None) == ("", True)
+    assert rules.missing(PLAN, "")
+    assert rules.missing(AGE, None)
+    assert not rules.missing(AGE, 0)
+    assert not rules.missing(CHARGES, "")  # a wrong type for a number, not a missing value
     with pytest.raises(Violation, match="category not in the contract"):
         rules.conform(PLAN, "gold")
 

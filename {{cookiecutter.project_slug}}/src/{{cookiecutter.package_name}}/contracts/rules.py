@@ -112,6 +112,11 @@ def problems(rule: Rule, number: float, *, ranged: bool = True) -> list[Problem]
     return found
 
 
+def missing(rule: Rule, value: Any) -> bool:
+    """Whether ``value`` is a missing value: null, or the empty string for a category (allowed or not)."""
+    return value is None or (not rule.numeric and value == MISSING_CATEGORY)
+
+
 def number(rule: Rule, value: Any, limit: float = sys.float_info.max) -> float:
     """A numeric feature's value as a float (NaN for an allowed missing value), or the first :class:`Violation`.
 
