@@ -94,20 +94,20 @@ def describe(rule: Rule, value: Any, problem: Problem) -> str:
     return f"{name} has a category not in the contract: {value!r:.40}"
 
 
-def problems(rule: Rule, number: float, *, ranged: bool = True) -> list[Problem]:
+def problems(rule: Rule, value: float, *, ranged: bool = True) -> list[Problem]:
     """Every rule a number breaks: ``finite``, ``whole`` (integer features), then ``below``, ``above`` (if ``ranged``).
 
-    ``number`` is a value already read as a number (NaN is not one: it is a missing value).
+    ``value`` is already read as a number (NaN is not one: it is a missing value).
     """
     found: list[Problem] = []
-    if not math.isfinite(number):
+    if not math.isfinite(value):
         found.append("finite")
-    if rule.type == "integer" and not number.is_integer():
+    if rule.type == "integer" and not value.is_integer():
         found.append("whole")
     if ranged:
-        if rule.min is not None and number < rule.min:
+        if rule.min is not None and value < rule.min:
             found.append("below")
-        if rule.max is not None and number > rule.max:
+        if rule.max is not None and value > rule.max:
             found.append("above")
     return found
 
