@@ -7,6 +7,7 @@ must be within ``GOLDEN_ATOL + GOLDEN_RTOL * |expected|`` of the expected ones (
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 GOLDEN_RTOL = 1e-4
@@ -21,7 +22,7 @@ def _close(got: Any, expected: Any) -> bool:
     return math.isfinite(a) and abs(a - b) <= GOLDEN_ATOL + GOLDEN_RTOL * abs(b)
 
 
-def reproduces(got: Any, expected: dict[str, Any], classes: list[str]) -> bool:
+def reproduces(got: Any, expected: Mapping[str, Any], classes: list[str]) -> bool:
     """Whether ``got`` (one prediction as the server answers it) matches a golden sample's ``expected`` output."""
     if not isinstance(got, dict):
         return False

@@ -20,14 +20,22 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
+def atomic_path(path: Path, *, keep_mode: bool = False, temp_prefix: str = ".") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it replaces ``path`` (in one rename) only if the block succeeds.
+
+    The new file gets the usual permissions (``0666`` less the umask), or with ``keep_mode`` those of the file it
+    replaces. The temporary file is named ``<temp_prefix><name>.<random>.tmp``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{temp_prefix}{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        mode = 0o666 & ~_umask()  # mkstemp creates 0600; give the file the usual permissions
+        if keep_mode:
+            with contextlib.suppress(FileNotFoundError):
+                mode = path.stat().st_mode & 0o777
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -54,10 +62,13 @@ def write_json(path: Path, data: Any, *, indent: int | None = 2) -> None:
         tmp.write_text(text + "\n")
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+def write_text(path: Path, text: str, *, keep_mode: bool = False, temp_prefix: str = ".") -> None:
+    """Write a text file atomically, as UTF-8 (undecodable bytes of git's output go back as they were).
+
+    ``keep_mode`` and ``temp_prefix`` are ``atomic_path``'s.
+    """
+    with atomic_path(path, keep_mode=keep_mode, temp_prefix=temp_prefix) as tmp:
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
 
 
 def read_json(path: Path) -> Any:

@@ -5,6 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+PASSED = "✅"
+"""A result within its limits (a check passed, no drift)."""
+FAILED = "❌"
+"""A result outside its limits: what asks for action (a failed check, drift, decay)."""
+WARNING = "⚠️"
+"""Worth a look, but asks for no action by itself (a data-quality problem, a shift below the threshold)."""
+NEUTRAL = "➖"
+"""No result: skipped, or too little to judge."""
+BETTER = "🟢"
+"""A change for the better."""
+WORSE = "🔴"
+"""A change for the worse."""
+
+
+def change(delta: float, better: bool) -> str:
+    """A metric's change: ``0`` when none, else the signed change and whether it is for the better."""
+    if abs(delta) < 1e-12:
+        return "0"
+    return f"{delta:+.4g} {BETTER if better else WORSE}"
+
 
 def cell(value: Any) -> str:
     """A table cell: a dash for nothing, four significant digits for a float, pipes escaped."""

@@ -6,19 +6,35 @@ Kept free of heavy imports so that ``{{ cookiecutter.package_name }} gate`` answ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+Status = Literal["pass", "fail", "skip"]
 
 
 @dataclass(frozen=True)
 class Check:
-    """One check of the gate. ``margin`` is how far inside (>= 0) or outside (< 0) the limit the value is."""
+    """One check: of the gate (a measured ``value`` against a ``limit``) or of a running server (``probe``).
+
+    ``margin`` is how far inside (>= 0) or outside (< 0) the limit the value is; checks that measure nothing against
+    a limit (``probe``'s) leave ``value``, ``limit`` and ``margin`` None.
+    """
 
     name: str
-    status: str  # "pass" | "fail" | "skip"
-    value: float | None
-    limit: float | None
-    margin: float | None
-    detail: str
+    status: Status
+    value: float | None = None
+    limit: float | None = None
+    margin: float | None = None
+    detail: str = ""
+
+    @classmethod
+    def of(cls, name: str, passed: bool, detail: str) -> Check:
+        """A check that passed or failed, with nothing measured against a limit."""
+        return cls(name, "pass" if passed else "fail", detail=detail)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the check passed (a skipped check did not)."""
+        return self.status == "pass"
 
 
 def failures(verdict: dict[str, Any]) -> list[str]:

@@ -20,16 +20,15 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
+from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path, write_json
+from {{ cookiecutter.package_name }}.contracts.metadata import Expected, Golden, Metadata
 from {{ cookiecutter.package_name }}.contracts.onnx import NUMERIC_INPUT
 from {{ cookiecutter.package_name }}.pipeline.config import ExportParams
 from {{ cookiecutter.package_name }}.pipeline.evaluate import predict
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.serving.session import session
-
-METADATA_FORMAT = 2
-"""2: the numeric features arrive packed in one input (``runtime.NUMERIC_INPUT``)."""
 
 
 def convert(model: Pipeline, schema: Schema, params: ExportParams) -> onnx.ModelProto:
@@ -119,11 +118,11 @@ def parity(model: Pipeline, sess: ort.InferenceSession, test: pd.DataFrame, sche
     return {"rows": len(test), "max_diff": float(np.max(np.abs(values - expected.predicted) / scale))}
 
 
-def records(inputs: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
+def records(inputs: pd.DataFrame, schema: Schema) -> list[dict[str, float | str | None]]:
     """Model inputs as a client sends them: JSON numbers and strings, null for missing values."""
     rows = []
     for _, row in inputs.iterrows():
-        record: dict[str, Any] = {}
+        record: dict[str, float | str | None] = {}
         for feature in schema.features:
             value = row[feature.name]
             if feature.numeric:
@@ -134,12 +133,13 @@ def records(inputs: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
     return rows
 
 
-def golden(sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema, count: int) -> list[dict[str, Any]]:
+def golden(sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema, count: int) -> list[Golden]:
     """A few test rows with the ONNX model's outputs, for the server's start-up self-check."""
     inputs = model_inputs(test.head(count), schema)
     out = run_onnx(sess, inputs, schema)
-    samples = []
+    samples: list[Golden] = []
     for i, record in enumerate(records(inputs, schema)):
+        expected: Expected
         if schema.target.kind == "classification":
             expected = {"label": str(out["label"].ravel()[i]), "probabilities": out["probabilities"][i].tolist()}
         else:
@@ -159,19 +159,19 @@ def metadata(
     proto: onnx.ModelProto,
     model: Pipeline,
     schema: Schema,
-    samples: list[dict[str, Any]],
+    samples: list[Golden],
     lineage: dict[str, Any],
     metrics: dict[str, Any],
-) -> dict[str, Any]:
+) -> Metadata:
     """Everything the server needs to know about the model besides its graph (its test metrics included)."""
     return {
-        "format": METADATA_FORMAT,
+        "format": model_metadata.FORMAT,
         "version": model_version(proto, lineage),
         "task": schema.target.kind,
         "target": schema.target.name,
         "classes": [str(c) for c in model.classes_] if schema.target.kind == "classification" else [],
         "positive": schema.target.positive,
-        "inputs": [f.model_dump(exclude={"slice"}) for f in schema.features],
+        "inputs": [f.spec() for f in schema.features],
         "outputs": [o.name for o in proto.graph.output],
         "opset": {imp.domain or "ai.onnx": imp.version for imp in proto.opset_import},
         "producer": {
@@ -204,6 +204,6 @@ def run(
     samples = golden(sess, test, schema, params.golden_samples)
     with atomic_path(onnx_path) as tmp:
         tmp.write_bytes(model_bytes)
-    write_json(metadata_path, metadata(proto, model, schema, samples, lineage, metrics))
+    model_metadata.write(metadata_path, metadata(proto, model, schema, samples, lineage, metrics))
     write_json(parity_path, measured)
     return measured

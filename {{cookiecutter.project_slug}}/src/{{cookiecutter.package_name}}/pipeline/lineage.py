@@ -3,38 +3,30 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from {{ cookiecutter.package_name }}.contracts.git import git_or_none
 from {{ cookiecutter.package_name }}.contracts.io import md5
-
-
-def _git(*args: str) -> str | None:
-    try:
-        result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def git_commit() -> str | None:
     """The checked-out commit, or None outside a repository or before the first commit."""
-    return _git("rev-parse", "HEAD")
+    return git_or_none("rev-parse", "HEAD")
 
 
 def git_dirty() -> bool:
     """Whether tracked files differ from the checked-out commit."""
-    return bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return bool(git_or_none("status", "--porcelain", "--untracked-files=no"))
 
 
 def resolve_ref(ref: str) -> str | None:
     """The commit a ref names, trying ``origin/<ref>`` too (CI checkouts often lack local branches)."""
     for candidate in (ref, f"origin/{ref}"):
-        sha = _git("rev-parse", "--verify", "--quiet", candidate + "^{commit}")
+        sha = git_or_none("rev-parse", "--verify", "--quiet", candidate + "^{commit}")
         if sha:
             return sha
     return None
@@ -42,7 +34,7 @@ def resolve_ref(ref: str) -> str | None:
 
 def show_at(commit: str, path: Path) -> str | None:
     """The text of ``path`` as committed in ``commit``, or None where it did not exist."""
-    return _git("show", f"{commit}:{path.as_posix()}")
+    return git_or_none("show", f"{commit}:{path.as_posix()}")
 
 
 def _parsed_at(commit: str | None, path: Path, parse: Callable[[str], Any]) -> Any:

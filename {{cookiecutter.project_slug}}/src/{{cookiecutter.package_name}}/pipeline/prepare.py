@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from {{ cookiecutter.package_name }}.contracts import rules
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path, md5, write_json
+from {{ cookiecutter.package_name }}.contracts.rules import Problem, Rule
 from {{ cookiecutter.package_name }}.pipeline.config import DataParams
 from {{ cookiecutter.package_name }}.pipeline.schema import DataContractError, Feature, Schema
 
@@ -45,30 +47,36 @@ def read_raw(path: Path) -> pd.DataFrame:
         raise DataContractError(path, [f"the file is not valid CSV: {exc}"]) from None
 
 
-def _check_numeric(
-    name: str, text: pd.Series, kind: str, low: float | None, high: float | None
-) -> tuple[pd.Series, list[str]]:
+def _check_numeric(rule: Rule, text: pd.Series) -> tuple[pd.Series, list[str]]:
+    """The column parsed as numbers, and every break of ``rule`` (``contracts.rules``) with its row count."""
+    name = rule.name
     problems: list[str] = []
     values = pd.to_numeric(text, errors="coerce")
     unparsable = text.notna() & values.isna()
     if unparsable.any():
-        what = "integers" if kind == "integer" else "numbers"
+        what = "integers" if rule.type == "integer" else "numbers"
         problems.append(f"column {name!r}: {int(unparsable.sum())} row(s) are not {what}{_examples(text[unparsable])}")
-    finite = values.notna()
-    if kind == "integer":
-        fractional = finite & (values % 1 != 0)
-        if fractional.any():
-            problems.append(
-                f"column {name!r}: {int(fractional.sum())} row(s) are not whole numbers{_examples(text[fractional])}"
-            )
-    infinite = finite & values.abs().eq(float("inf"))
-    if infinite.any():
-        problems.append(f"column {name!r}: {int(infinite.sum())} row(s) are infinite")
-    if low is not None and (below := finite & (values < low)).any():
-        problems.append(f"column {name!r}: {int(below.sum())} row(s) below the minimum {low}{_examples(text[below])}")
-    if high is not None and (above := finite & (values > high)).any():
-        problems.append(f"column {name!r}: {int(above.sum())} row(s) above the maximum {high}{_examples(text[above])}")
+    parsed = values[values.notna()]
+    broken: dict[Problem, list[float]] = {}
+    for value in parsed.unique():  # each distinct value checked once
+        for problem in rules.problems(rule, float(value)):
+            broken.setdefault(problem, []).append(value)
+    for problem in ("whole", "finite", "below", "above"):
+        if problem in broken:
+            rows = values.isin(broken[problem])
+            problems.append(f"column {name!r}: {int(rows.sum())} row(s) {_phrase(problem, rule, text[rows])}")
     return values, problems
+
+
+def _phrase(problem: Problem, rule: Rule, examples: pd.Series) -> str:
+    """How rows break ``rule``, with examples (none for infinite values)."""
+    if problem == "finite":
+        return "are infinite"
+    if problem == "whole":
+        return f"are not whole numbers{_examples(examples)}"
+    if problem == "below":
+        return f"below the minimum {rule.min}{_examples(examples)}"
+    return f"above the maximum {rule.max}{_examples(examples)}"
 
 
 def _check_feature(feature: Feature, text: pd.Series) -> tuple[pd.Series, list[str]]:
@@ -76,12 +84,14 @@ def _check_feature(feature: Feature, text: pd.Series) -> tuple[pd.Series, list[s
     nulls = text.isna()
     if nulls.all():
         return text, [f"column {feature.name!r}: all {len(text)} row(s) are empty"]
-    if nulls.any() and not feature.nullable:
+    rule = feature.rule()
+    if nulls.any() and not rule.nullable:
         problems.append(f"column {feature.name!r}: {int(nulls.sum())} row(s) are empty but the column is not nullable")
-    if feature.numeric:
-        values, found = _check_numeric(feature.name, text, feature.type, feature.min, feature.max)
+    if rule.numeric:
+        values, found = _check_numeric(rule, text)
         return values, problems + found
-    unknown = text.notna() & ~text.isin(feature.categories)
+    known = {value: rules.category(rule, value)[1] for value in text[~nulls].unique()}
+    unknown = text.map(known).eq(False)
     if unknown.any():
         problems.append(
             f"column {feature.name!r}: {int(unknown.sum())} row(s) have categories not in the schema"
@@ -95,7 +105,7 @@ def _check_target(schema: Schema, text: pd.Series) -> tuple[pd.Series, list[str]
     nulls = text.isna()
     problems = [f"target {target.name!r}: {int(nulls.sum())} row(s) have no label"] if nulls.any() else []
     if target.kind == "regression":
-        values, found = _check_numeric(target.name, text, "number", target.min, target.max)
+        values, found = _check_numeric(Rule(target.name, "number", min=target.min, max=target.max), text)
         return values, problems + [f"target {p.removeprefix('column ')}" for p in found]
     unseen = text.notna() & ~text.isin(target.labels)
     if unseen.any():

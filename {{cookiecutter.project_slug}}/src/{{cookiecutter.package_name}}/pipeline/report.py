@@ -15,15 +15,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
-from {{ cookiecutter.package_name }}.contracts.markdown import table
+from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, change, table
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, Params
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.pipeline.tracking import flatten
 
-RESULT = {"pass": "✅ pass", "fail": "❌ **fail**", "skip": "➖ skipped"}
+RESULT = {"pass": f"{PASSED} pass", "fail": f"{FAILED} **fail**", "skip": f"{NEUTRAL} skipped"}
 MAX_ROWS = 40
 SLICE_METRICS = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2")  # the columns shown per slice
 
@@ -31,7 +32,11 @@ SLICE_METRICS = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2")  # the 
 def verdict_section(verdict: dict[str, Any]) -> str:
     """The gate's verdict first: the one thing a reviewer must not miss."""
     failed = [c for c in verdict["checks"] if c["status"] == "fail"]
-    head = "### ✅ Gate passed" if not failed else f"### ❌ Gate failed: {len(failed)} check(s) outside their limits"
+    head = (
+        f"### {PASSED} Gate passed"
+        if not failed
+        else f"### {FAILED} Gate failed: {len(failed)} check(s) outside their limits"
+    )
     rows = [[c["name"], c["value"], c["limit"], RESULT[c["status"]], c["detail"]] for c in verdict["checks"]]
     return f"{head}\n\n{table(['check', 'measured', 'limit', 'result', 'detail'], rows)}"
 
@@ -40,10 +45,7 @@ def _delta(name: str, new: float | None, old: float | None) -> str:
     if new is None or old is None:
         return "–"
     delta = new - old
-    if abs(delta) < 1e-12:
-        return "0"
-    better = (delta > 0) == HIGHER_IS_BETTER.get(name, True)
-    return f"{delta:+.4g} {'🟢' if better else '🔴'}"
+    return change(delta, (delta > 0) == HIGHER_IS_BETTER.get(name, True))
 
 
 def metrics_section(metrics: dict[str, float], baseline: dict[str, float] | None, ref: str) -> str:
@@ -228,7 +230,7 @@ def build(params: Params, schema: Schema, title: str) -> str:
     ]
     if schema.target.kind == "classification":
         sections.append(curves_section(paths.plots, commit, ref, params.evaluate.curve_points))
-        classes = read_json(paths.metadata)["classes"]
+        classes = model_metadata.read(paths.metadata)["classes"]
         sections.append(confusion_section(paths.plots, classes))
     else:
         sections.append(regression_section(paths.plots, params.evaluate.curve_points))

@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from {{ cookiecutter.package_name }}.contracts.rules import FeatureSpec, FeatureType, Rule
 from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, describe, read_yaml
 
-FeatureType = Literal["integer", "number", "category"]
 Task = Literal["classification", "regression"]
 
 
@@ -62,6 +62,21 @@ class Feature(_Strict):
     def numeric(self) -> bool:
         """Whether the column holds numbers."""
         return self.type != "category"
+
+    def spec(self) -> FeatureSpec:
+        """The column's contract as JSON, as the model metadata carries it (``slice`` is the pipeline's own)."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "nullable": self.nullable,
+            "min": self.min,
+            "max": self.max,
+            "categories": list(self.categories),
+        }
+
+    def rule(self) -> Rule:
+        """The rule its values are checked by (``contracts.rules``)."""
+        return Rule.of(self.spec())
 
 
 class Target(_Strict):

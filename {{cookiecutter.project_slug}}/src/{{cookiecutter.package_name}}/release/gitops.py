@@ -26,14 +26,16 @@ import contextlib
 import fcntl
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+
+from {{ cookiecutter.package_name }}.contracts.git import GitError as GitError  # re-exported: the cli catches it
+from {{ cookiecutter.package_name }}.contracts.git import git
+from {{ cookiecutter.package_name }}.contracts.io import write_text
 
 LOCK_FILE = "promote.flock"
 """In the git dir; kept between runs (deleting a lock file someone may hold would break the lock)."""
@@ -49,57 +51,12 @@ IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", 
 TEMP_PREFIX = ".promote-"
 
 
-class GitError(Exception):
-    """A git operation that failed, or a repository state that forbids one: the message names it."""
-
-
 class Interrupted(Exception):  # noqa: N818
     """A signal stopped a command; the message says what it changed."""
 
     def __init__(self, signum: int, what: str, state: str) -> None:
         self.signum = signum
         super().__init__(f"interrupted by {signal.Signals(signum).name}: {what}: {state}")
-
-
-def git(*args: str, cwd: Path | None = None, stdin: str | None = None) -> str:
-    """Run git and return its output; a failure is a :class:`GitError` with git's own words.
-
-    Optional locks are off (``git status`` refreshing the index), so only the last step of a change takes the user's
-    ``index.lock``.
-    """
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
-    try:
-        result = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            input=stdin,
-            env=env,
-            capture_output=True,
-            check=False,
-            encoding="utf-8",
-            errors="surrogateescape",
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed") from None
-    if result.returncode != 0:
-        said = " ".join((result.stderr.strip() or result.stdout.strip()).split())
-        raise GitError(f"git {args[0]} failed: {said}")
-    return result.stdout
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename, keeping its mode; on any failure ``path`` is as it was."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(text)
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def checkpoint(name: str) -> None:
@@ -225,7 +182,7 @@ class Session:
         checkpoint("objects-written")
         pending = self.git_dir / PENDING_FILE
         with self._critical():
-            write_atomically(pending, f"{parent} {commit} {rel}\n")
+            write_text(pending, f"{parent} {commit} {rel}\n", keep_mode=True, temp_prefix=TEMP_PREFIX)
             checkpoint("marked")
             try:
                 self.run("update-ref", "-m", f"commit: {subject}", "HEAD", commit, parent)
@@ -264,7 +221,7 @@ class Session:
 
     def _sync(self, rel: str, text: str, commit: str) -> None:
         """Write the working file, then its index entry (this one step takes the user's ``index.lock``)."""
-        write_atomically(self.top / rel, text)
+        write_text(self.top / rel, text, keep_mode=True, temp_prefix=TEMP_PREFIX)
         checkpoint("worktree-written")
         for attempt in range(10):  # another git command may hold index.lock for a moment
             try:

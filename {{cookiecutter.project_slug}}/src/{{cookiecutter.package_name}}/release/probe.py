@@ -12,19 +12,11 @@ import math
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from {{ cookiecutter.package_name }}.contracts.golden import reproduces
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verdict about the environment."""
-
-    name: str
-    passed: bool
-    detail: str
+from {{ cookiecutter.package_name }}.contracts.metadata import Metadata
+from {{ cookiecutter.package_name }}.contracts.verdict import Check
 
 
 def _call(url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
@@ -48,17 +40,17 @@ def wait_for_version(url: str, version: str, wait: float, interval: float = 5.0)
         status, body = _call(f"{url}/metadata")
         served = body.get("version") if status == 200 and isinstance(body, dict) else None
         if served == version:
-            return Check(name, True, version)
+            return Check.of(name, True, version)
         if time.monotonic() >= deadline:
-            return Check(name, False, f"serves {served!r} (HTTP {status}), not {version}")
+            return Check.of(name, False, f"serves {served!r} (HTTP {status}), not {version}")
         time.sleep(interval)
 
 
-def probe(url: str, metadata: dict[str, Any], requests: int, budget_ms: float, wait: float = 0.0) -> list[Check]:
+def probe(url: str, metadata: Metadata, requests: int, budget_ms: float, wait: float = 0.0) -> list[Check]:
     """Every check against the server at ``url`` for the model described by ``metadata``."""
     url = url.rstrip("/")
     status, body = _call(f"{url}/readyz")
-    checks = [Check("ready", status == 200, f"/readyz answered {status}: {body}")]
+    checks = [Check.of("ready", status == 200, f"/readyz answered {status}: {body}")]
     checks.append(wait_for_version(url, str(metadata["version"]), wait))
     classes = [str(c) for c in metadata.get("classes", [])]
     golden = metadata.get("golden") or []
@@ -68,7 +60,7 @@ def probe(url: str, metadata: dict[str, Any], requests: int, budget_ms: float, w
         if status != 200 or not reproduces(body["predictions"][0], sample["expected"], classes):
             wrong.append(f"sample {index}: HTTP {status} {json.dumps(body)[:200]}")
     checks.append(
-        Check(
+        Check.of(
             "golden predictions reproduce",
             bool(golden) and not wrong,
             "; ".join(wrong) if wrong else f"{len(golden)} samples" if golden else "the metadata has no golden samples",
@@ -84,7 +76,7 @@ def probe(url: str, metadata: dict[str, Any], requests: int, budget_ms: float, w
         timings.sort()
         p95 = timings[min(len(timings) - 1, math.ceil(0.95 * len(timings)) - 1)] if timings else math.inf
         checks.append(
-            Check(
+            Check.of(
                 f"latency p95 <= {budget_ms:g} ms",
                 failures == 0 and p95 <= budget_ms,
                 f"p95 {p95:.2f} ms over {requests} requests, {failures} failed",
@@ -97,7 +89,13 @@ def report(checks: list[Check], as_json: bool) -> str:
     """The verdict, as lines for people or as JSON for machines."""
     healthy = all(c.passed for c in checks)
     if as_json:
-        return json.dumps({"healthy": healthy, "rollback": not healthy, "checks": [asdict(c) for c in checks]})
+        return json.dumps(
+            {
+                "healthy": healthy,
+                "rollback": not healthy,
+                "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks],
+            }
+        )
     lines = [f"{'pass' if c.passed else 'FAIL'}  {c.name}: {c.detail}" for c in checks]
     lines.append("healthy" if healthy else "unhealthy: roll this environment back")
     return "\n".join(lines)

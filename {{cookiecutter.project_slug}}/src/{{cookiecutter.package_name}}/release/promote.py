@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from {{ cookiecutter.package_name }}.contracts.git import GitError
 from {{ cookiecutter.package_name }}.release import gitops
-from {{ cookiecutter.package_name }}.release.gitops import GitError
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 """In promotion order: each one takes its digest from the one before."""

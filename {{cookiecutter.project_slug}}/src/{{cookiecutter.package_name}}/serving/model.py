@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,14 +35,15 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.golden import reproduces
-from {{ cookiecutter.package_name }}.contracts.onnx import MISSING_CATEGORY, NUMERIC_INPUT
+from {{ cookiecutter.package_name }}.contracts.metadata import Golden, Metadata, MetadataError
+from {{ cookiecutter.package_name }}.contracts.onnx import NUMERIC_INPUT
+from {{ cookiecutter.package_name }}.contracts.rules import Rule, Violation, category, number
 from {{ cookiecutter.package_name }}.serving.session import session
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 NUMBER_TYPES = frozenset({int, float})
-METADATA_FORMAT = 2
-"""The metadata format this server reads (``export.METADATA_FORMAT`` of the pipeline that wrote the model)."""
 
 
 class ModelError(Exception):
@@ -62,21 +63,6 @@ def _refuse_constant(name: str) -> float:
     raise RequestError(f"{name} is not a valid number: send finite numbers or null")
 
 
-@dataclass(frozen=True)
-class Input:
-    """One input feature, from the metadata."""
-
-    name: str
-    type: str
-    nullable: bool
-    categories: frozenset[str]
-
-    @property
-    def numeric(self) -> bool:
-        """Whether the feature is a float32 tensor (integer or number)."""
-        return self.type != "category"
-
-
 @dataclass
 class Batch:
     """A validated request: ONNX feeds plus what the metrics count."""
@@ -86,35 +72,31 @@ class Batch:
     unknown: dict[str, int]
 
 
-def _number(feature: Input, value: Any, index: int) -> float:
-    """A numeric feature's value as a float (NaN for a missing value), or the ``RequestError`` naming the problem."""
-    kind = type(value)
-    if kind is float or kind is int:
+def _refused(exc: Violation, column: list[Any]) -> RequestError:
+    """The error naming the first instance whose value in ``column`` (the failing feature's) breaks its rule."""
+    index = 0
+    for index, value in enumerate(column):  # noqa: B007  (the index names the instance)
         try:
-            number = float(value)
-        except OverflowError:  # an integer beyond any float
-            number = math.inf
-        if not -FLOAT32_MAX <= number <= FLOAT32_MAX:  # also false for NaN
-            raise RequestError(f"instance {index}: {feature.name!r} is not a finite float32 number")
-        if feature.type == "integer" and not number.is_integer():
-            raise RequestError(f"instance {index}: {feature.name!r} must be a whole number, got {value}")
-        return number
-    if value is None:
-        if not feature.nullable:
-            raise RequestError(f"instance {index}: {feature.name!r} is null but the feature is not nullable")
-        return math.nan
-    raise RequestError(f"instance {index}: {feature.name!r} must be a number, got {kind.__name__} {value!r:.40}")
+            number(exc.rule, value, FLOAT32_MAX)
+        except Violation:
+            break
+    if exc.problem == "finite":
+        return RequestError(f"instance {index}: {exc.rule.name!r} is not a finite float32 number")
+    return RequestError(f"instance {index}: {exc}")
 
 
-def _text(feature: Input, value: Any, index: int) -> tuple[str, bool]:
-    """A category feature's value (``MISSING_CATEGORY`` when missing) and whether the model knows it."""
-    if type(value) is str and value != MISSING_CATEGORY:
-        return value, value in feature.categories
-    if value is None or value == MISSING_CATEGORY:
-        if not feature.nullable:
-            raise RequestError(f"instance {index}: {feature.name!r} is missing but the feature is not nullable")
-        return MISSING_CATEGORY, True
-    raise RequestError(f"instance {index}: {feature.name!r} must be a string, got {type(value).__name__} {value!r:.40}")
+def _texts(feature: Rule, rows: Iterable[Sequence[Any]], k: int) -> tuple[np.ndarray, int]:
+    """A category feature's values (``row[k]`` of each row) as its ``string[n, 1]`` feed, and how many are unknown."""
+    texts: list[str] = []
+    misses = index = 0
+    try:
+        for index, row in enumerate(rows):  # noqa: B007  (the index names the instance in the error)
+            text, known = category(feature, row[k])
+            texts.append(text)
+            misses += not known
+    except Violation as exc:
+        raise RequestError(f"instance {index}: {exc}") from None
+    return np.array(texts, dtype=object).reshape(-1, 1), misses
 
 
 def _check_finite(rows: list[list[float]]) -> None:
@@ -135,29 +117,18 @@ class Model:
         path = model_dir / "model.onnx"
         try:
             self.model_bytes = path.read_bytes()
-            path = model_dir / "metadata.json"
-            self.metadata: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise ModelError(f"cannot read the model: {path}: {exc}") from exc
         try:
-            meta = self.metadata
-            self.task: str = meta["task"]
-            self.classes: list[str] = [str(c) for c in meta.get("classes", [])]
-            self.inputs = [
-                Input(str(i["name"]), str(i["type"]), bool(i.get("nullable")), frozenset(i.get("categories") or []))
-                for i in meta["inputs"]
-            ]
-            self.golden: list[dict[str, Any]] = list(meta.get("golden", []))
-        except (KeyError, TypeError) as exc:
-            raise ModelError(f"{model_dir / 'metadata.json'} is not model metadata: missing or invalid {exc}") from exc
-        if self.task not in ("classification", "regression"):
-            raise ModelError(f"unknown task {self.task!r} in the metadata")
-        self.version: str = str(meta.get("version") or "unversioned")
-        if meta.get("format") != METADATA_FORMAT:
-            raise ModelError(
-                f"the metadata has format {meta.get('format')!r} but this server reads format {METADATA_FORMAT}: "
-                "export the model again with this version of the pipeline"
-            )
+            self.metadata: Metadata = model_metadata.read(model_dir / "metadata.json", reader="server")
+        except MetadataError as exc:
+            raise ModelError(str(exc)) from exc
+        meta = self.metadata
+        self.task: str = meta["task"]
+        self.classes: list[str] = [str(c) for c in meta["classes"]]
+        self.inputs = [Rule.of(spec) for spec in meta["inputs"]]
+        self.golden: list[Golden] = list(meta["golden"])
+        self.version: str = str(meta["version"] or "unversioned")
         self.names = [i.name for i in self.inputs]
         self.numeric_at = [k for k, i in enumerate(self.inputs) if i.numeric]
         self.category_at = [k for k, i in enumerate(self.inputs) if not i.numeric]
@@ -311,9 +282,7 @@ class Model:
         unknown: dict[str, int] = {}
         for k in self.category_at:
             feature = self.inputs[k]
-            checked = [_text(feature, value, index) for index, value in enumerate(columns[k])]
-            feeds[feature.name] = np.array([text for text, _ in checked], dtype=object).reshape(-1, 1)
-            misses = sum(not known for _, known in checked)
+            feeds[feature.name], misses = _texts(feature, zip(columns[k]), 0)
             if misses:
                 unknown[feature.name] = misses
         return Batch(feeds, size, unknown)
@@ -328,12 +297,7 @@ class Model:
         unknown: dict[str, int] = {}
         for k in self.category_at:
             feature = self.inputs[k]
-            texts, misses = [], 0
-            for index, row in enumerate(rows):
-                text, known = _text(feature, row[k], index)
-                texts.append(text)
-                misses += not known
-            feeds[feature.name] = np.array(texts, dtype=object).reshape(-1, 1)
+            feeds[feature.name], misses = _texts(feature, rows, k)
             if misses:
                 unknown[feature.name] = misses
         return Batch(feeds, len(rows), unknown)
@@ -358,12 +322,16 @@ class Model:
                     array = np.array(values, dtype=np.float32)
                     return np.ascontiguousarray(array.T) if by_column else array
         features = [self.inputs[k] for k in self.numeric_at]
-        if by_column:
-            pairs = zip(features, values, strict=True)
-            checked = [[_number(f, v, index) for index, v in enumerate(column)] for f, column in pairs]
-            return np.ascontiguousarray(np.array(checked, dtype=np.float32).T)
-        rows = enumerate(values)
-        checked = [[_number(f, v, index) for f, v in zip(features, row, strict=True)] for index, row in rows]
+        limit = FLOAT32_MAX
+        try:
+            if by_column:
+                pairs = zip(features, values, strict=True)
+                checked = [[number(f, v, limit) for v in column] for f, column in pairs]
+                return np.ascontiguousarray(np.array(checked, dtype=np.float32).T)
+            checked = [[number(f, v, limit) for f, v in zip(features, row, strict=True)] for row in values]
+        except Violation as exc:
+            at = features.index(exc.rule)
+            raise _refused(exc, values[at] if by_column else [row[at] for row in values]) from None
         return np.array(checked, dtype=np.float32)
 
     def predict(self, batch: Batch) -> list[dict[str, Any]]:

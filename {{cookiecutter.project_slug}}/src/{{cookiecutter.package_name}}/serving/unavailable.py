@@ -8,8 +8,12 @@ exiting and a container restarting without a word.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from {{ cookiecutter.package_name }}.serving.model import Model, ModelError
+
+if TYPE_CHECKING:
+    from {{ cookiecutter.package_name }}.contracts.metadata import Metadata
 
 
 class UnavailableModel(Model):
@@ -18,7 +22,7 @@ class UnavailableModel(Model):
     def __init__(self, model_dir: Path, max_batch: int, reason: str) -> None:
         """Nothing read; ``version`` is ``unavailable``."""
         self.model_bytes = b""
-        self.metadata = {}
+        self.metadata = cast("Metadata", {})  # nothing read: /metadata answers nulls
         self.task = "classification"
         self.classes = []
         self.inputs = []
