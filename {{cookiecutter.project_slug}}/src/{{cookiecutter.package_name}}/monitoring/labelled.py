@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from {{ cookiecutter.package_name }}.contracts.prediction_log import Parsed, join_key
+from {{ cookiecutter.package_name }}.contracts.rules import Rule, Violation, conform
 from {{ cookiecutter.package_name }}.monitoring.labels import read_labels
 from {{ cookiecutter.package_name }}.monitoring.logs import Window, chunks, log_files, paused_gc
-from {{ cookiecutter.package_name }}.monitoring.rules import valid_row, valid_target
 from {{ cookiecutter.package_name }}.monitoring.window import parse_time
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
@@ -29,6 +29,7 @@ def labelled_frame(
     window = Window(parse_time(since), parse_time(until))
     labels = read_labels(labels_dir, schema)
     pending = labels.values
+    rules = [feature.rule() for feature in schema.features]
     rows: list[list[object]] = []
     with paused_gc():
         for records, _ in chunks(log_files(predictions_dir), window, _any_prediction):
@@ -39,7 +40,7 @@ def labelled_frame(
                 if key not in pending:
                     continue
                 truth = pending.pop(key)
-                row = valid_row(record["inputs"], schema)
+                row = valid_row(record["inputs"], rules)
                 if row is not None and valid_target(truth, schema):
                     rows.append([*row, truth])
     frame = pd.DataFrame(rows, columns=schema.columns)
@@ -53,6 +54,22 @@ def labelled_frame(
     if schema.target.kind == "regression":
         frame[schema.target.name] = frame[schema.target.name].astype("float64")
     return frame
+
+
+def valid_row(inputs: dict[str, Any], rules: list[Rule]) -> list[Any] | None:
+    """The row's values in the rules' order, as the contract types them, if every one keeps its rule; else None."""
+    try:
+        return [conform(rule, inputs[rule.name]) for rule in rules]
+    except (KeyError, Violation):
+        return None
+
+
+def valid_target(value: Any, schema: Schema) -> bool:
+    """Whether a label satisfies the target's contract: a class of the schema, or a number within its bounds."""
+    target = schema.target
+    if target.kind == "classification":
+        return value in target.labels
+    return (target.min is None or value >= target.min) and (target.max is None or value <= target.max)
 
 
 def _any_prediction(pred: object) -> Parsed | None:

@@ -31,8 +31,8 @@ decay. Data-quality problems are reported but do not ask for retraining (a broke
 
 One job per module: ``window`` (``--since``/``--until``), ``logs`` (reading the log), ``labels`` (reading and joining
 the labels), ``series`` (streamed statistics), ``scan`` (one pass over the window), ``judge`` (drift, decay, the
-verdict), ``quality`` (data-quality problems), ``report`` (the Markdown), ``labelled`` (retraining data), ``rules``
-(the monitor's copies of the data-contract rules and result glyphs); this module runs them in order.
+verdict), ``quality`` (data-quality problems), ``report`` (the Markdown), ``labelled`` (retraining data: the rows
+that keep the data contract's rules, ``contracts.rules``); this module runs them in order.
 """
 
 from __future__ import annotations

@@ -9,8 +9,19 @@ from collections.abc import Callable
 from typing import Any
 
 from {{ cookiecutter.package_name }}.contracts import markdown
-from {{ cookiecutter.package_name }}.monitoring.rules import RESULT
+from {{ cookiecutter.package_name }}.contracts.markdown import BETTER, FAILED, NEUTRAL, PASSED, WARNING, WORSE
 from {{ cookiecutter.package_name }}.monitoring.verdict import SeriesResult, Verdict
+
+RESULT = {
+    "ok": f"{PASSED} ok",
+    "drift": f"{FAILED} **drift**",
+    "small": f"{WARNING} shifted, PSI below the threshold",
+    "insufficient": f"{NEUTRAL} too few values",
+    "skipped": f"{NEUTRAL} skipped",
+    "decay": f"{FAILED} **decay**",
+    "missing": f"{NEUTRAL} no reference value",
+}
+"""How the report shows a series' or a metric's result."""
 
 
 def _names(items: list[str]) -> str:
@@ -78,15 +89,15 @@ def _heading(verdict: Verdict) -> str:
         drifted.append("the predictions")
     decayed = [f"`{n}`" for n, m in verdict["performance"]["metrics"].items() if m["status"] == "decay"]
     flagged = sum(1 for p in verdict["quality"]["problems"] if p["flagged"])
-    note = f" (⚠️ {flagged} data-quality problem(s))" if flagged else ""
+    note = f" ({WARNING} {flagged} data-quality problem(s))" if flagged else ""
     if verdict["retrain"]:
         parts = ([f"drift in {_names(drifted)}"] if drifted else []) + (
             [f"decay of {_names(decayed)}"] if decayed else []
         )
-        return f"### ❌ Retrain: {'; '.join(parts)}{note}"
+        return f"### {FAILED} Retrain: {'; '.join(parts)}{note}"
     if not verdict["tests"]:
-        return f"### ➖ Too few predictions to judge drift{note}"
-    return f"### ✅ No drift or decay beyond the thresholds{note}"
+        return f"### {NEUTRAL} Too few predictions to judge drift{note}"
+    return f"### {PASSED} No drift or decay beyond the thresholds{note}"
 
 
 def _window_section(verdict: Verdict) -> str:
@@ -174,11 +185,14 @@ def _decay_section(verdict: Verdict) -> str:
         drop, live, reference = m.get("drop"), m["live"], m["reference"]
         if drop is not None and live is not None and reference is not None:
             delta = live - reference
-            change = "0" if abs(delta) < 1e-12 else f"{delta:+.4g} {'🔴' if drop > 0 else '🟢'}"
+            change = "0" if abs(delta) < 1e-12 else f"{delta:+.4g} {WORSE if drop > 0 else BETTER}"
         rows.append(
             [name, m["reference"], m["live"], change, m["max_drop"], RESULT[m["status"]] if m["judged"] else "–"]
         )
-    intro = f"On {n:,} labelled predictions of the profiled model, against its test-set metrics (🟢 better, 🔴 worse)."
+    intro = (
+        f"On {n:,} labelled predictions of the profiled model, against its test-set metrics "
+        f"({BETTER} better, {WORSE} worse)."
+    )
     return f"### Decay\n\n{intro}\n\n{table(['metric', 'reference', 'live', 'change', 'max drop', 'result'], rows)}"
 
 
@@ -194,7 +208,7 @@ def _quality_section(verdict: Verdict) -> str:
             _pct(p["share"]),
             _pct(p["limit"]),
             ", ".join(f"`{e}`" for e in p["examples"]) or "–",
-            "⚠️ **above the limit**" if p["flagged"] else "✅ within",
+            f"{WARNING} **above the limit**" if p["flagged"] else f"{PASSED} within",
         ]
         for p in problems
     ]
