@@ -26,7 +26,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
-from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
+from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams, Params
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.serving.session import session
@@ -180,27 +180,22 @@ def build(
     }
 
 
-def run(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    schema: Schema,
-    onnx_path: Path,
-    metadata_path: Path,
-    metrics_path: Path,
-    params: MonitorParams,
-    out: Path,
-) -> dict[str, Any]:
-    """Build the profile from the pipeline's artifacts and write it (compact JSON)."""
+def run(params: Params, schema: Schema) -> dict[str, Any]:
+    """Build the profile from the pipeline's artifacts and write it to ``paths.reference`` (compact JSON).
+
+    It reads ``paths.train``, ``paths.test``, ``paths.onnx``, ``paths.metadata`` and ``paths.metrics``.
+    """
+    paths = params.paths
     profile = build(
-        train,
-        test,
+        pd.read_parquet(paths.train),
+        pd.read_parquet(paths.test),
         schema,
-        onnx_path.read_bytes(),
-        read_json(metadata_path),
-        read_json(metrics_path),
-        params,
+        paths.onnx.read_bytes(),
+        read_json(paths.metadata),
+        read_json(paths.metrics),
+        params.monitor,
     )
-    write_json(out, profile, indent=None)
+    write_json(paths.reference, profile, indent=None)
     return profile
 
 
