@@ -24,7 +24,8 @@ START = "2026-11-21T10:00:00Z"
 def is_error(result: CliResult, *words: str) -> None:
     """Exit 2 with one line on stderr that starts with ``error:`` and names the problem, and no traceback."""
     assert result.code == 2, result
-    assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    assert result.err.startswith("error: "), result.err
+    assert result.err.count("\n") == 1, result.err
     assert "Traceback" not in result.err
     for word in words:
         assert word in result.err, result.err
@@ -40,7 +41,8 @@ def test_the_commands_and_their_order_are_kept() -> None:
         *("synth", "serve", "healthcheck", "promote", "rollback", "history", "probe", "monitor", "retrain-data"),
     ]
     for name, command in COMMANDS.items():
-        assert command.help and command.help == (command.handler.__doc__ or "").splitlines()[0], name
+        assert command.help, name
+        assert command.help == (command.handler.__doc__ or "").splitlines()[0], name
 
 
 def test_help_imports_no_heavy_library_and_states_the_exit_codes() -> None:
@@ -73,7 +75,8 @@ def test_gate_exits_0_when_it_passes_1_when_it_fails_2_on_bad_input(trained: Wor
     name, _ = require_impossible(ws)
     ws.ok("validate")
     failed = ws.cli("gate")
-    assert failed.code == 1 and f"gate failed: {name}" in failed.err
+    assert failed.code == 1
+    assert f"gate failed: {name}" in failed.err
     assert "error" not in failed.err
 
     ws.path("verdict").unlink()
@@ -81,7 +84,9 @@ def test_gate_exits_0_when_it_passes_1_when_it_fails_2_on_bad_input(trained: Wor
 
     ws.set_params({"gate.nonsense": 1})
     result = ws.cli("gate")
-    assert result.code == 2 and result.err.startswith("error: ") and "gate.nonsense" in result.err
+    assert result.code == 2
+    assert result.err.startswith("error: ")
+    assert "gate.nonsense" in result.err
     assert "Traceback" not in result.err
 
 
@@ -100,7 +105,8 @@ def test_register_of_a_failed_gate_is_a_no(trained: Workspace, tmp_path: Path) -
     result = ws.cli("register", "--json")
 
     assert (result.code, result.out) == (1, "")
-    assert "the gate failed" in result.err and not result.err.startswith("error")
+    assert "the gate failed" in result.err
+    assert not result.err.startswith("error")
 
 
 def test_probe_of_unreadable_metadata_is_an_error(tmp_path: Path) -> None:
@@ -133,7 +139,8 @@ def test_register_json(trained: Workspace, tmp_path: Path, monkeypatch: pytest.M
     # Another store: the stand-in run is named.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'b.db'}")
     other = json.loads(ws.ok("register", "--json", *flags).out)
-    assert other["version"] == "1" and other["run_id"] != run_id
+    assert other["version"] == "1"
+    assert other["run_id"] != run_id
     assert other["stand_in"].startswith(f"run {run_id} (tracked in ")
 
 

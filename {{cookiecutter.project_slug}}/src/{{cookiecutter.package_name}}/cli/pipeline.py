@@ -6,6 +6,7 @@ Each stage command reads ``params.yaml`` and the data contract, and the stage ta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import TypedDict
@@ -148,7 +149,10 @@ def register(args: argparse.Namespace) -> int:
 
     params = load_params(PARAMS_FILE)
     raw_params = yaml.safe_load(PARAMS_FILE.read_text())
-    result = tracking.register(params, raw_params, args.alias, allow_failed_gate=args.allow_failed_gate)
+    # MLflow prints links to runs it logs on stdout (the stand-in run, with an HTTP tracking server): with --json,
+    # stdout carries the JSON document only.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        result = tracking.register(params, raw_params, args.alias, allow_failed_gate=args.allow_failed_gate)
     if args.json:  # the release workflow reads the version from this
         r = result
         print_json(Registered(name=r.name, version=r.version, alias=r.alias, run_id=r.run_id, stand_in=r.stand_in))
