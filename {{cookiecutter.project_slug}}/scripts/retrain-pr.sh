@@ -13,10 +13,11 @@ label=retraining
 run="uv run --frozen"
 
 git switch --quiet --force-create "$branch"
-$run "$package" retrain-data --predictions "$window/predictions" --labels "$window/labels" --since "$since" \
-    | tee "${TMPDIR:-/tmp}/retrain-data.log"
-added=$(sed -n 's/^added \([0-9][0-9]*\) .*/\1/p' "${TMPDIR:-/tmp}/retrain-data.log")
-if [ "${added:?retrain-data printed no count}" -eq 0 ]; then
+counts="${TMPDIR:-/tmp}/retrain-data.json"
+$run "$package" retrain-data --predictions "$window/predictions" --labels "$window/labels" --since "$since" --json \
+    | tee "$counts"
+added=$(jq -er '.added' "$counts")  # {"added": N, "known": K, "window": W, "raw": path}
+if [ "$added" -eq 0 ]; then
     echo "::notice::No new labelled rows in the window: no retraining pull request (the monitoring issue has the report)"
     exit 0
 fi

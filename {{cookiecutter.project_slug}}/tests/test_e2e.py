@@ -172,6 +172,25 @@ def test_register_logs_again_a_run_the_server_lost(reproduced: Reproduced, tmp_p
     assert client.get_run(version.run_id).data.tags[SOURCE_STORE_TAG] == uri
 
 
+def test_register_json_keeps_stdout_for_the_json_with_a_server(reproduced: Reproduced, tmp_path: Path) -> None:
+    """MLflow writes links to the runs it logs on stdout when the store is a server: ``--json`` keeps them off it."""
+    copy = tmp_path / "copy"
+    shutil.copytree(reproduced.root, copy, ignore=shutil.ignore_patterns(".git", ".dvc"))
+    settings = reproduced.params
+    record = read_json(copy / settings.paths.run)
+    lost = uuid.uuid4().hex  # a run the server does not have: register logs a stand-in run there
+    (copy / settings.paths.run).write_text(json.dumps({**record, "run_id": lost}))
+    flags = [] if read_json(copy / settings.paths.verdict)["passed"] else ["--allow-failed-gate"]
+
+    result = run([BIN / PACKAGE, "register", "--alias", "json", "--json", *flags], copy, reproduced.env)
+
+    registered = json.loads(result.stdout)
+    assert registered["name"] == settings.mlflow.registered_model
+    assert registered["alias"] == "json"
+    assert registered["stand_in"].startswith(f"run {lost} (tracked in {reproduced.tracking_uri}) is not in ")
+    assert "View run" in result.stderr, "MLflow's link went to stderr"
+
+
 def _leaving(trace: str) -> list[str]:
     """The calls in an strace log that reach past this machine: an address off loopback, or a DNS lookup."""
     found = []

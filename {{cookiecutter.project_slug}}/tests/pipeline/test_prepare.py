@@ -3,6 +3,7 @@ pipeline with a message naming the column and the count of bad rows, and nothing
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -202,7 +203,7 @@ def test_bad_data_fails_the_prepare_command_and_writes_nothing(
 
     result = workspace.cli("prepare")
 
-    assert result.code == 1
+    assert result.code == 2
     assert result.err.startswith("error: ")
     assert "breaks the data contract" in result.err
     for fragment in bad.expected:
@@ -217,17 +218,10 @@ def test_every_problem_is_reported_at_once(workspace: Workspace, schema: Schema)
     frame.loc[:1, schema.target.name] = "n/a" if schema.target.kind == "regression" else "never-seen-label"
     first = schema.features[0]
     frame.loc[:2, first.name] = "no-such-category" if not first.numeric else "not-a-number"
-    raw = workspace.write_raw(_csv(frame))
+    workspace.write_raw(_csv(frame))
 
-    with pytest.raises(DataContractError) as caught:
-        prepare.run(
-            raw,
-            schema,
-            workspace.params.data,
-            workspace.path("train"),
-            workspace.path("test"),
-            workspace.path("data_profile"),
-        )
+    with pytest.raises(DataContractError) as caught, contextlib.chdir(workspace.root):
+        prepare.run(workspace.params, schema)
 
     assert len(caught.value.problems) == 2
     assert any(repr(first.name) in p and "3 row(s)" in p for p in caught.value.problems)

@@ -97,7 +97,7 @@ def test_bad_hyperparameter_fails_the_train_command(
 
     result = ws.cli("train")
 
-    assert result.code == 1
+    assert result.code == 2
     assert result.err.startswith("error: ")
     assert key in result.err
     assert not ws.path("model").exists()
@@ -109,5 +109,5 @@ def test_a_typo_in_params_names_the_key(trained: Workspace, tmp_path: Path) -> N
 
     result = ws.cli("train")
 
-    assert result.code == 1
+    assert result.code == 2
     assert "train.modle" in result.err

@@ -76,7 +76,7 @@ def test_unknown_metric_in_thresholds_is_a_config_error(trained: Workspace, tmp_
 
     result = ws.cli("validate")
 
-    assert result.code == 1
+    assert result.code == 2
     assert "'no_such_metric'" in result.err
 
 

@@ -44,10 +44,10 @@ class Repo(Workspace):
         return {env: self.overlay(env).read_text() for env in ENVIRONMENTS}
 
     def refused(self, *args: str, because: str) -> CliResult:
-        """Run a command that must fail with exit 1 and ``because`` in its one-line message, changing nothing."""
+        """Run a command that must fail with exit 2 and ``because`` in its one-line message, changing nothing."""
         before, commits = self.snapshot(), self.commits()
         result = self.cli(*args)
-        assert result.code == 1, result
+        assert result.code == 2, result
         assert because in result.err, result.err
         assert result.err.startswith("error: "), result.err
         assert result.err.count("\n") == 1, result.err
@@ -307,7 +307,7 @@ def test_comments_survive_and_an_overlay_without_a_digest_is_refused(repo: Repo)
 def test_outside_git_and_without_deploy_files(tmp_path: Path) -> None:
     empty = Repo(tmp_path)
     result = empty.cli("history", "--env", "dev")
-    assert result.code == 1
+    assert result.code == 2
     assert "deploy/ is absent" in result.err
     assert "include_deploy=no" in result.err
     (tmp_path / "deploy" / "overlays" / "dev").mkdir(parents=True)
@@ -315,7 +315,7 @@ def test_outside_git_and_without_deploy_files(tmp_path: Path) -> None:
         f"images:\n  - name: model-server\n    digest: {NOTHING}\n"
     )
     result = empty.cli("promote", "--env", "dev", "--digest", A)
-    assert result.code == 1
+    assert result.code == 2
     assert "not in a git repository" in result.err
 
 

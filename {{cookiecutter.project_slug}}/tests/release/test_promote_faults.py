@@ -176,7 +176,7 @@ def test_a_commit_made_meanwhile_by_someone_else_is_kept(repo: Repo) -> None:
     theirs = git(repo.root, "rev-parse", "HEAD")
     os.kill(process.pid, signal.SIGCONT)
     code, _, err = finish(process)
-    assert code == 1
+    assert code == 2
     assert "HEAD moved while the commit was made, nothing changed: run again" in err
     assert git(repo.root, "rev-parse", "HEAD") == theirs
     assert repo.pinned("dev")[0] == NOTHING
@@ -261,7 +261,7 @@ def test_a_commit_whose_index_update_fails_is_finished_later(repo: Repo) -> None
     (repo.root / ".git" / "index.lock").write_text("")
     os.kill(process.pid, signal.SIGCONT)
     code, _, err = finish(process)
-    assert code == 1
+    assert code == 2
     assert f"landed, but the index entry of {DEV} was not updated" in err
     assert "the next promote, rollback or history updates it" in err
     assert pinned_at(repo, "HEAD") == A

@@ -12,12 +12,14 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
+
 PARAMS_FILE = Path("params.yaml")
 ModelFamily = Literal["linear", "random_forest", "gradient_boosting"]
 HyperParams = dict[str, int | float | str | bool | None]
 
 
-class ConfigError(ValueError):
+class ConfigError(ProjectError, ValueError):
     """A settings file is missing or invalid."""
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,9 +12,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path, write_json
-from {{ cookiecutter.package_name }}.pipeline.config import EvaluateParams
+from {{ cookiecutter.package_name }}.pipeline.config import EvaluateParams, Params
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, target
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.pipeline.train import load as load_model
 
 PLOT_FILES = {
     "classification": ("roc.csv", "precision_recall.csv", "confusion.csv"),
@@ -122,23 +122,17 @@ def plot_tables(pred: Predictions, schema: Schema, params: EvaluateParams) -> di
     }
 
 
-def run(
-    model: Pipeline,
-    test: pd.DataFrame,
-    schema: Schema,
-    params: EvaluateParams,
-    metrics_path: Path,
-    slices_path: Path,
-    plots_dir: Path,
-) -> dict[str, float]:
-    """Evaluate on the test table and write metrics, slice metrics and plot data."""
+def run(params: Params, schema: Schema) -> dict[str, float]:
+    """Evaluate ``paths.model`` on ``paths.test`` and write ``paths.metrics``, ``paths.slices`` and ``paths.plots``."""
+    paths = params.paths
+    model, test = load_model(paths.model), pd.read_parquet(paths.test)
     pred = predict(model, test, schema)
     headline = compute(pred, schema)
     slices = slice_metrics(test, pred, schema)
-    tables = plot_tables(pred, schema, params)
+    tables = plot_tables(pred, schema, params.evaluate)
     for name, table in tables.items():
-        with atomic_path(plots_dir / name) as tmp:
+        with atomic_path(paths.plots / name) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
-    write_json(slices_path, slices)
-    write_json(metrics_path, headline)
+    write_json(paths.slices, slices)
+    write_json(paths.metrics, headline)
     return headline

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,13 +20,15 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
-from {{ cookiecutter.package_name }}.contracts.io import atomic_path, write_json
+from {{ cookiecutter.package_name }}.contracts.io import atomic_path, read_json, write_json
 from {{ cookiecutter.package_name }}.contracts.metadata import Expected, Golden, Metadata
 from {{ cookiecutter.package_name }}.contracts.onnx import NUMERIC_INPUT
-from {{ cookiecutter.package_name }}.pipeline.config import ExportParams
+from {{ cookiecutter.package_name }}.pipeline import lineage
+from {{ cookiecutter.package_name }}.pipeline.config import ExportParams, Params
 from {{ cookiecutter.package_name }}.pipeline.evaluate import predict
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.pipeline.train import load as load_model
 from {{ cookiecutter.package_name }}.serving.session import session
 
 
@@ -185,25 +186,22 @@ def metadata(
     }
 
 
-def run(
-    model: Pipeline,
-    test: pd.DataFrame,
-    schema: Schema,
-    params: ExportParams,
-    onnx_path: Path,
-    metadata_path: Path,
-    parity_path: Path,
-    lineage: dict[str, Any],
-    metrics: dict[str, Any],
-) -> dict[str, Any]:
-    """Convert, check, and write the ONNX model, its metadata (with the test ``metrics``) and the parity figures."""
-    proto = convert(model, schema, params)
+def run(params: Params, schema: Schema) -> dict[str, Any]:
+    """Convert ``paths.model`` to ``paths.onnx``, with its metadata and its parity on ``paths.test``.
+
+    The metadata (``paths.metadata``) carries the lineage and the test metrics of ``paths.metrics``; the parity figures
+    go to ``paths.parity``.
+    """
+    paths = params.paths
+    model, test = load_model(paths.model), pd.read_parquet(paths.test)
+    origin = {"git_commit": lineage.git_commit(), **lineage.data_lineage(paths.raw, {"data.train": paths.train})}
+    proto = convert(model, schema, params.export)
     model_bytes = proto.SerializeToString()
     sess = session(model_bytes)
     measured = parity(model, sess, test, schema)
-    samples = golden(sess, test, schema, params.golden_samples)
-    with atomic_path(onnx_path) as tmp:
+    samples = golden(sess, test, schema, params.export.golden_samples)
+    with atomic_path(paths.onnx) as tmp:
         tmp.write_bytes(model_bytes)
-    model_metadata.write(metadata_path, metadata(proto, model, schema, samples, lineage, metrics))
-    write_json(parity_path, measured)
+    model_metadata.write(paths.metadata, metadata(proto, model, schema, samples, origin, read_json(paths.metrics)))
+    write_json(paths.parity, measured)
     return measured

@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from {{ cookiecutter.package_name }}.contracts import rules
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path, md5, write_json
 from {{ cookiecutter.package_name }}.contracts.rules import Problem, Rule
-from {{ cookiecutter.package_name }}.pipeline.config import DataParams
+from {{ cookiecutter.package_name }}.pipeline.config import DataParams, Params
 from {{ cookiecutter.package_name }}.pipeline.schema import DataContractError, Feature, Schema
 
 EXAMPLES = 3
@@ -179,12 +179,13 @@ def profile(frame: pd.DataFrame, splits: Split, schema: Schema, raw: Path) -> di
     return summary
 
 
-def run(raw: Path, schema: Schema, params: DataParams, train_path: Path, test_path: Path, profile_path: Path) -> Split:
-    """Validate, split, and write the prepared tables (all or nothing)."""
-    frame = validate(read_raw(raw), schema, raw)
-    splits = split(frame, schema, params)
-    with atomic_path(train_path) as train_tmp, atomic_path(test_path) as test_tmp:
+def run(params: Params, schema: Schema) -> Split:
+    """Validate ``paths.raw``, split it, write ``paths.train``, ``paths.test``, ``paths.data_profile`` (all or none)."""
+    paths = params.paths
+    frame = validate(read_raw(paths.raw), schema, paths.raw)
+    splits = split(frame, schema, params.data)
+    with atomic_path(paths.train) as train_tmp, atomic_path(paths.test) as test_tmp:
         splits.train.to_parquet(train_tmp, index=False)
         splits.test.to_parquet(test_tmp, index=False)
-    write_json(profile_path, profile(frame, splits, schema, raw))
+    write_json(paths.data_profile, profile(frame, splits, schema, paths.raw))
     return splits

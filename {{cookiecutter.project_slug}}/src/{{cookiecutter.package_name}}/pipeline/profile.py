@@ -34,7 +34,7 @@ from {{ cookiecutter.package_name }}.contracts.profile import (
     ValuePredictions,
 )
 from {{ cookiecutter.package_name }}.contracts.scoring import score_column, score_name
-from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams
+from {{ cookiecutter.package_name }}.pipeline.config import MonitorParams, Params
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.serving.session import session
@@ -184,25 +184,20 @@ def build(
     }
 
 
-def run(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    schema: Schema,
-    onnx_path: Path,
-    metadata_path: Path,
-    metrics_path: Path,
-    params: MonitorParams,
-    out: Path,
-) -> Profile:
-    """Build the profile from the pipeline's artifacts and write it (compact JSON)."""
+def run(params: Params, schema: Schema) -> Profile:
+    """Build the profile from the pipeline's artifacts and write it to ``paths.reference`` (compact JSON).
+
+    It reads ``paths.train``, ``paths.test``, ``paths.onnx``, ``paths.metadata`` and ``paths.metrics``.
+    """
+    paths = params.paths
     profile = build(
-        train,
-        test,
+        pd.read_parquet(paths.train),
+        pd.read_parquet(paths.test),
         schema,
-        onnx_path.read_bytes(),
-        read_json(metadata_path),
-        read_json(metrics_path),
-        params,
+        paths.onnx.read_bytes(),
+        read_json(paths.metadata),
+        read_json(paths.metrics),
+        params.monitor,
     )
-    contract.write(out, profile)
+    contract.write(paths.reference, profile)
     return profile

@@ -11,13 +11,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 from {{ cookiecutter.package_name }}.contracts.rules import FeatureSpec, FeatureType, Rule
 from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, describe, read_yaml
 
 Task = Literal["classification", "regression"]
 
 
-class DataContractError(ValueError):
+class DataContractError(ProjectError, ValueError):
     """Raw data breaks the declared schema."""
 
     def __init__(self, source: Path, problems: list[str]) -> None:

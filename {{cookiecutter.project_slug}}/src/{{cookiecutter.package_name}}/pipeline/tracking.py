@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from {{ cookiecutter.package_name }}.contracts.errors import AnswerIsNo
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import MlflowParams, Params
@@ -183,7 +184,7 @@ def register(
 
     verdict = read_json(params.paths.verdict)
     if not verdict["passed"] and not allow_failed_gate:
-        raise PermissionError(f"the gate failed ({params.paths.verdict}): this model cannot be registered")
+        raise AnswerIsNo(f"the gate failed ({params.paths.verdict}): this model cannot be registered")
     recorded: RunRecord = read_json(params.paths.run)
     uri = tracking_uri(params.mlflow)
     mlflow.set_tracking_uri(uri)

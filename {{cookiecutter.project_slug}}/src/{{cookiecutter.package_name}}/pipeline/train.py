@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path
-from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, TrainParams
+from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, Params, TrainParams
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, target
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema, Task
 
@@ -76,6 +76,13 @@ def save(pipeline: Pipeline, path: Path) -> None:
     """Persist the fitted pipeline."""
     with atomic_path(path) as tmp:
         joblib.dump(pipeline, tmp)
+
+
+def run(params: Params, schema: Schema) -> Pipeline:
+    """Fit the pipeline on ``paths.train`` and save it to ``paths.model``."""
+    pipeline = fit(pd.read_parquet(params.paths.train), schema, params.train)
+    save(pipeline, params.paths.model)
+    return pipeline
 
 
 def load(path: Path) -> Pipeline:

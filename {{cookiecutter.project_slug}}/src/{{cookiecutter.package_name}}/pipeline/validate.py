@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.contracts.verdict import Check, failures
 from {{ cookiecutter.package_name }}.pipeline import lineage
-from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, GateParams
+from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, GateParams, Params
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, onnx_feeds
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.serving.session import session
@@ -150,34 +150,25 @@ def runtime_checks(
     return checks, latency
 
 
-def run(
-    metrics_path: Path,
-    slices_path: Path,
-    parity_path: Path,
-    onnx_path: Path,
-    test: pd.DataFrame,
-    schema: Schema,
-    params: GateParams,
-    min_slice_size: int,
-    verdict_path: Path,
-) -> dict[str, Any]:
-    """Run every check and write the verdict."""
-    metrics = read_json(metrics_path)
-    commit = lineage.resolve_ref(params.baseline_ref)
-    baseline = lineage.json_at(commit, metrics_path)
-    runtime, latency = runtime_checks(onnx_path, test, schema, params)
+def run(params: Params, schema: Schema) -> dict[str, Any]:
+    """Run every check of ``params.gate`` on the pipeline's outputs and write the verdict to ``paths.verdict``."""
+    paths, gate = params.paths, params.gate
+    metrics = read_json(paths.metrics)
+    commit = lineage.resolve_ref(gate.baseline_ref)
+    baseline = lineage.json_at(commit, paths.metrics)
+    runtime, latency = runtime_checks(paths.onnx, pd.read_parquet(paths.test), schema, gate)
     checks = (
-        threshold_checks(metrics, params)
-        + regression_checks(metrics, baseline, params.baseline_ref, params)
-        + slice_checks(read_json(slices_path), params, min_slice_size)
-        + parity_checks(read_json(parity_path), params)
+        threshold_checks(metrics, gate)
+        + regression_checks(metrics, baseline, gate.baseline_ref, gate)
+        + slice_checks(read_json(paths.slices), gate, params.evaluate.min_slice_size)
+        + parity_checks(read_json(paths.parity), gate)
         + runtime
     )
     verdict = {
         "passed": all(c.status != "fail" for c in checks),
         "checks": [asdict(c) for c in checks],
-        "baseline": {"ref": params.baseline_ref, "commit": commit, "metrics": baseline},
+        "baseline": {"ref": gate.baseline_ref, "commit": commit, "metrics": baseline},
         "latency": latency,
     }
-    write_json(verdict_path, verdict)
+    write_json(paths.verdict, verdict)
     return verdict

@@ -46,11 +46,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MODES = ("shadow", "ab")
 
 
-class SettingsError(ValueError):
+class SettingsError(ProjectError, ValueError):
     """An environment variable has a value the server cannot use."""
 
 
