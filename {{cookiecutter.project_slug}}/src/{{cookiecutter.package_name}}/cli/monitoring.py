@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TypedDict
 
-from {{ cookiecutter.package_name }}.cli.registry import JSON, PROJECT, arg, command, print_json, reported, settings
+from {{ cookiecutter.package_name }}.cli.registry import JSON, PROJECT, arg, command, print_json, settings
 from {{ cookiecutter.package_name }}.contracts.errors import DONE, NO
 
 PREDICTIONS = arg("--predictions", required=True, help="directory of prediction logs (*.jsonl)")
@@ -47,18 +47,17 @@ def monitor(args: argparse.Namespace) -> int:
 
     params, schema = settings()
     output = Path(args.output) if args.output else params.paths.monitor
-    with reported(monitor.MonitorError):
-        verdict = monitor.run(
-            Path(args.predictions),
-            Path(args.labels) if args.labels else None,
-            schema,
-            params.monitor,
-            params.paths.reference,
-            output,
-            args.since,
-            args.until,
-            f"{PROJECT}: monitoring report",
-        )
+    verdict = monitor.run(
+        Path(args.predictions),
+        Path(args.labels) if args.labels else None,
+        schema,
+        params.monitor,
+        params.paths.reference,
+        output,
+        args.since,
+        args.until,
+        f"{PROJECT}: monitoring report",
+    )
     report, written = output / "report.md", output / "verdict.json"
     if args.json:  # the monitor workflow reads the answer from this
         retrain, summary = verdict["retrain"], verdict["summary"]
@@ -79,12 +78,11 @@ def monitor(args: argparse.Namespace) -> int:
 )
 def retrain_data(args: argparse.Namespace) -> int:
     """Add a window's labelled live rows to the raw data and print how many (`added N ...`, N may be 0)."""
-    from {{ cookiecutter.package_name }}.monitoring import monitor, retrain
+    from {{ cookiecutter.package_name }}.monitoring import labelled, retrain
 
     params, schema = settings()
-    with reported(monitor.MonitorError, retrain.RetrainDataError):
-        rows = monitor.labelled_frame(Path(args.predictions), Path(args.labels), schema, args.since, args.until)
-        added, known = retrain.append_rows(params.paths.raw, rows, schema)
+    rows = labelled.labelled_frame(Path(args.predictions), Path(args.labels), schema, args.since, args.until)
+    added, known = retrain.append_rows(params.paths.raw, rows, schema)
     raw = params.paths.raw
     if args.json:  # the retraining script reads the count from this
         print_json(Added(added=added, known=known, window=len(rows), raw=str(raw)))

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 
 if TYPE_CHECKING:
     from {{ cookiecutter.package_name }}.pipeline.config import Params
@@ -79,15 +76,6 @@ JSON = arg("--json", action="store_true", help="print the result as JSON (for sc
 def print_json(data: object) -> None:
     """Print a command's ``--json`` result: one JSON document on stdout."""
     print(json.dumps(data, indent=2))
-
-
-@contextmanager
-def reported(*kinds: type[Exception]) -> Iterator[None]:
-    """Report a module's own errors as :class:`ProjectError` (exit 2, one line) until they derive from it."""
-    try:
-        yield
-    except kinds as exc:
-        raise ProjectError(str(exc)) from None
 
 
 def settings() -> tuple[Params, Schema]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.cli.registry import arg, command
@@ -15,20 +13,6 @@ from {{ cookiecutter.package_name }}.release.promote import (
 )
 
 ENV = arg("--env", required=True, choices=ENVIRONMENTS, help="the environment")
-
-
-@contextmanager
-def _git_errors() -> Iterator[None]:
-    """A refused request or a git failure: exit 2, one line. A signal: 128 + its number, saying what landed."""
-    from {{ cookiecutter.package_name }}.release.gitops import GitError, Interrupted
-    from {{ cookiecutter.package_name }}.release.promote import PromotionError
-
-    try:
-        yield
-    except Interrupted as exc:
-        raise ProjectError(str(exc), exit_code=128 + exc.signum) from None
-    except (PromotionError, GitError) as exc:
-        raise ProjectError(str(exc)) from None
 
 
 @command(
@@ -42,8 +26,7 @@ def promote(args: argparse.Namespace) -> int:
     """Pin an image digest in an environment's overlay and commit it (dev, then staging, then prod)."""
     from {{ cookiecutter.package_name }}.release import promote
 
-    with _git_errors():
-        outcome = promote.promote(args.env, args.digest, args.model_version, force=args.force)
+    outcome = promote.promote(args.env, args.digest, args.model_version, force=args.force)
     print(outcome.message)
     return DONE
 
@@ -53,8 +36,7 @@ def rollback(args: argparse.Namespace) -> int:
     """Return an environment to the digest it ran before (or to --to), as one commit."""
     from {{ cookiecutter.package_name }}.release import promote
 
-    with _git_errors():
-        outcome = promote.rollback(args.env, args.to)
+    outcome = promote.rollback(args.env, args.to)
     print(outcome.message)
     return DONE
 
@@ -64,8 +46,7 @@ def history(args: argparse.Namespace) -> int:
     """List the digests an environment ran, newest first, from git log of its overlay."""
     from {{ cookiecutter.package_name }}.release import promote
 
-    with _git_errors():
-        deployments = promote.history(args.env)
+    deployments = promote.history(args.env)
     if args.json:
         print(json.dumps(promote.history_records(deployments), indent=2))
     else:

@@ -11,8 +11,10 @@ import os
 import subprocess
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 
-class GitError(Exception):
+
+class GitError(ProjectError):
     """A git operation that failed, or a repository state that forbids one: the message names it."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 
-class MonitorError(ValueError):
+
+class MonitorError(ProjectError, ValueError):
     """A usage or input problem (missing directory, no reference profile, bad time): the command exits 2."""

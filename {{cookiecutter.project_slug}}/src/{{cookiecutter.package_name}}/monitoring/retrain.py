@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 
-class RetrainDataError(ValueError):
+class RetrainDataError(ProjectError, ValueError):
     """The raw data cannot take the new rows."""
 
 

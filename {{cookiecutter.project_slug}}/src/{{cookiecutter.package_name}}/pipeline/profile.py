@@ -17,7 +17,6 @@ Last, the model's test-set metrics, against which decay is measured, and its ver
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 from {{ cookiecutter.package_name }}.contracts.git import GitError as GitError  # re-exported: the cli catches it
 from {{ cookiecutter.package_name }}.contracts.git import git
 from {{ cookiecutter.package_name }}.contracts.io import write_text
@@ -51,12 +52,12 @@ IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", 
 TEMP_PREFIX = ".promote-"
 
 
-class Interrupted(Exception):  # noqa: N818
-    """A signal stopped a command; the message says what it changed."""
+class Interrupted(ProjectError):  # noqa: N818
+    """A signal stopped a command; the message says what it changed; the exit code is 128 + the signal's number."""
 
     def __init__(self, signum: int, what: str, state: str) -> None:
         self.signum = signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name}: {what}: {state}")
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: {what}: {state}", exit_code=128 + signum)
 
 
 def checkpoint(name: str) -> None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 from {{ cookiecutter.package_name }}.contracts.git import GitError
 from {{ cookiecutter.package_name }}.release import gitops
 
@@ -34,7 +35,7 @@ MODEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 UNKNOWN_VERSION = "unknown"
 
 
-class PromotionError(Exception):
+class PromotionError(ProjectError):
     """A promotion, rollback or history request that cannot be done: the message names the problem."""
 
 
