@@ -428,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     from {{ cookiecutter.package_name }}.pipeline.config import ConfigError
     from {{ cookiecutter.package_name }}.pipeline.schema import DataContractError
+    from {{ cookiecutter.package_name }}.pipeline.tracking_server import TrackingError
     from {{ cookiecutter.package_name }}.release.gitops import GitError, Interrupted
     from {{ cookiecutter.package_name }}.release.promote import PromotionError
 
@@ -437,6 +438,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:  # a signal stopped promote, rollback or history: the message says what landed
         print(f"error: {exc}", file=sys.stderr)
         return 128 + exc.signum
-    except (ConfigError, DataContractError, PromotionError, GitError, PermissionError, FileNotFoundError) as exc:
+    except (
+        ConfigError,
+        DataContractError,
+        PromotionError,
+        GitError,
+        TrackingError,
+        PermissionError,
+        FileNotFoundError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
