@@ -25,6 +25,7 @@ from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, MlflowParams, Params, load_params
 from {{ cookiecutter.package_name }}.pipeline.tracking_server import (
+    Interrupted,
     TrackingError,
     check_reachable,
     end_failed,
@@ -137,6 +138,8 @@ def _log_pipeline_run(params: Params, raw_params: dict[str, Any], tags: dict[str
         try:
             experiment = mlflow.set_experiment(params.mlflow.experiment)
             run = mlflow.start_run()
+        except Interrupted as exc:
+            raise TrackingError(f"track was interrupted by {exc.args[0]} before its run started") from None
         except Exception as exc:
             if not is_outage(exc):
                 raise
