@@ -8,6 +8,7 @@ pre-commit hook, ``dvc repro`` end to end, a second ``dvc repro`` that must do n
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,8 +92,9 @@ def test_baked_project_workflow(tmp_path: Path, variant: Variant, record_propert
     )
 
     again = step("repro-again", [*UV_RUN, "dvc", "repro"], cwd=project)
-    assert "Data and pipelines are up to date" in again.stdout, again.stdout
-    assert "Running stage" not in again.stdout, f"the second dvc repro ran stages:\n{again.stdout}"
+    # only tracking-target, which runs on every repro by design (it records the tracking URI, which DVC cannot see)
+    reran = re.findall(r"Running stage '([\w-]+)'", again.stdout)
+    assert reran == ["tracking-target"], f"the second dvc repro ran stages:\n{again.stdout}"
 
     tests = step(
         "project-tests",

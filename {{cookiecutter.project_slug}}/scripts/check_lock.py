@@ -25,7 +25,9 @@ def mismatches(status: dict[str, object]) -> list[str]:
     found = []
     for stage, changes in status.items():
         for change in changes if isinstance(changes, list) else [changes]:
-            if isinstance(change, str):  # "changed checksum", "always changed", ...
+            if change == "always changed":
+                continue  # a stage that runs on every `dvc repro` by design (tracking-target): nothing to be stale
+            if isinstance(change, str):  # "changed checksum", ...
                 found.append(f"{stage}: {change}")
                 continue
             if not isinstance(change, dict):

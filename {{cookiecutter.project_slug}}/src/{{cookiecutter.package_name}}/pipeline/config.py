@@ -44,6 +44,7 @@ class Paths(_Strict):
     plots: Path
     verdict: Path
     run: Path
+    tracking: Path
     report: Path
     reference: Path
     monitor: Path
@@ -123,6 +124,14 @@ class MlflowParams(_Strict):
     registered_model: str
 
 
+class TrackParams(_Strict):
+    """How long MLflow's HTTP client waits for the tracking server, and how often it retries a failed request."""
+
+    timeout: int = Field(ge=1, le=600)
+    max_retries: int = Field(ge=0, le=10)
+    backoff_factor: int = Field(ge=0, le=60)
+
+
 class ReportParams(_Strict):
     """Report options."""
 
@@ -163,6 +172,7 @@ class Params(_Strict):
     export: ExportParams
     gate: GateParams
     mlflow: MlflowParams
+    track: TrackParams
     report: ReportParams
     monitor: MonitorParams
 

@@ -31,6 +31,9 @@ from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 from {{ cookiecutter.package_name }}.pipeline.train import load as load_model
 from {{ cookiecutter.package_name }}.serving.session import session
 
+GRAPH_NAME = "model"
+"""The ONNX graph's name: fixed, where skl2onnx makes a random one."""
+
 
 def convert(model: Pipeline, schema: Schema, params: ExportParams) -> onnx.ModelProto:
     """The ONNX graph of the fitted pipeline: the numeric features packed in one input, one input per category."""
@@ -41,8 +44,22 @@ def convert(model: Pipeline, schema: Schema, params: ExportParams) -> onnx.Model
     proto: onnx.ModelProto = convert_sklearn(model, initial_types=inputs, target_opset=params.opset, options=options)
     _restore_input_names(proto, schema)
     pack_numeric_inputs(proto, schema.numeric)
+    make_deterministic(proto)
     onnx.checker.check_model(proto)
     return proto
+
+
+def make_deterministic(proto: onnx.ModelProto) -> None:
+    """Remove what differs between two conversions of the same model, so that the same model gives the same bytes.
+
+    skl2onnx names the graph with a random UUID, and lists the opsets in the iteration order of a set of strings,
+    which changes with every interpreter (hash randomization). The graph gets a fixed name, the opsets their domain's
+    order.
+    """
+    proto.graph.name = GRAPH_NAME
+    opsets = sorted(((i.domain, i.version) for i in proto.opset_import), key=lambda opset: opset[0])
+    del proto.opset_import[:]
+    proto.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in opsets)
 
 
 def pack_numeric_inputs(proto: onnx.ModelProto, names: list[str]) -> None:
@@ -149,11 +166,13 @@ def golden(sess: ort.InferenceSession, test: pd.DataFrame, schema: Schema, count
     return samples
 
 
-def model_version(proto: onnx.ModelProto, lineage: dict[str, Any]) -> str:
-    """The version the server reports: the short git commit (when known) and the ONNX file's MD5 prefix."""
-    digest = hashlib.md5(proto.SerializeToString()).hexdigest()[:8]
-    commit = lineage.get("git_commit")
-    return f"{commit[:7]}-{digest}" if commit else digest
+def model_version(proto: onnx.ModelProto) -> str:
+    """The version the server reports: the first 12 hex digits of the ONNX file's MD5 (the hash ``dvc.lock`` records).
+
+    Only the model's content: the same model exported again, from another commit or on another day, keeps its version.
+    Its lineage (the commit it was exported from, the data's hashes) travels beside it in the metadata.
+    """
+    return hashlib.md5(proto.SerializeToString()).hexdigest()[:12]
 
 
 def metadata(
@@ -167,7 +186,7 @@ def metadata(
     """Everything the server needs to know about the model besides its graph (its test metrics included)."""
     return {
         "format": model_metadata.FORMAT,
-        "version": model_version(proto, lineage),
+        "version": model_version(proto),
         "task": schema.target.kind,
         "target": schema.target.name,
         "classes": [str(c) for c in model.classes_] if schema.target.kind == "classification" else [],

@@ -4,12 +4,19 @@ A run carries the params, metrics, the ONNX model, the git commit and the DVC ha
 registered version leads back to its exact inputs. The registry uses aliases (``challenger``, ``champion``), not
 stages. ``register`` works in the current tracking store: where the run the pipeline recorded is not there (CI pulled
 the outputs of a run tracked elsewhere), it logs the same run there from the pipeline's outputs and registers that.
+
+Where runs go is a dependency of ``track``: ``python -m {{ cookiecutter.package_name }}.pipeline.tracking`` (stage
+``tracking-target``, run by every ``dvc repro``) writes the resolved tracking URI to ``paths.tracking``, so another URI
+reruns ``track`` rather than restoring, from DVC's run cache, a record of a run logged elsewhere. A tracking server that
+does not answer fails within ``track.timeout`` seconds with one line naming it, and a run interrupted after it started
+(an error, SIGINT, SIGTERM) is ended FAILED.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -17,7 +24,18 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from {{ cookiecutter.package_name }}.contracts.errors import AnswerIsNo
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
 from {{ cookiecutter.package_name }}.pipeline import lineage
-from {{ cookiecutter.package_name }}.pipeline.config import MlflowParams, Params
+from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, MlflowParams, Params, load_params
+from {{ cookiecutter.package_name }}.pipeline.tracking_server import (
+    Interrupted,
+    TrackingError,
+    check_reachable,
+    end_failed,
+    http_settings,
+    is_outage,
+    public_uri,
+    reason,
+    terminate_raises,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -26,6 +44,12 @@ SERVING_REQUIREMENTS = ["onnxruntime"]
 # Tags of a run that ``register`` logged because the recorded run was not in the current store: the run it stands for.
 SOURCE_RUN_TAG = "source.run_id"
 SOURCE_STORE_TAG = "source.tracking_uri"
+
+
+class TrackingTarget(TypedDict):
+    """``paths.tracking``: where ``track`` logs to, as resolved when the pipeline ran (credentials removed)."""
+
+    tracking_uri: str
 
 
 class RunRecord(TypedDict):
@@ -52,6 +76,13 @@ class Registration:
 def tracking_uri(params: MlflowParams) -> str:
     """``MLFLOW_TRACKING_URI`` if set (CI, shared servers), else the project's default from ``params.yaml``."""
     return os.environ.get("MLFLOW_TRACKING_URI") or params.tracking_uri
+
+
+def write_target(params: Params) -> TrackingTarget:
+    """Stage ``tracking-target``: record the tracking URI ``track`` would log to now (``paths.tracking``)."""
+    target: TrackingTarget = {"tracking_uri": public_uri(tracking_uri(params.mlflow))}
+    write_json(params.paths.tracking, target)
+    return target
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -95,39 +126,76 @@ def lineage_tags(params: Params) -> dict[str, str]:
 
 def _log_pipeline_run(params: Params, raw_params: dict[str, Any], tags: dict[str, str]) -> RunRecord:
     """Log the pipeline's outputs as one run in the current tracking store and return where it is."""
-    import mlflow
-    import onnx
-
     paths = params.paths
     uri = tracking_uri(params.mlflow)
-    mlflow.set_tracking_uri(uri)
-    experiment = mlflow.set_experiment(params.mlflow.experiment)
+    check_reachable(uri, params.track)
+    import mlflow  # after the check: an unreachable server fails before MLflow's seconds-long import
+
     metrics = read_json(paths.metrics)
     slices = read_json(paths.slices)
     verdict = read_json(paths.verdict)
-    with mlflow.start_run() as run:
-        mlflow.log_params({k: v for k, v in flatten(raw_params).items() if not k.startswith("paths.")})
-        mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
-        mlflow.log_metrics({f"parity.{k}": v for k, v in read_json(paths.parity).items()})
-        mlflow.log_metrics({f"latency.{k}": v for k, v in verdict["latency"].items()})
-        mlflow.log_metrics(
-            {
-                _metric_name(f"slice.{k}"): v
-                for k, v in flatten(slices).items()
-                if isinstance(v, int | float) and not k.endswith(".n")
-            }
-        )
-        mlflow.set_tags({**tags, "gate.passed": str(verdict["passed"]).lower()})
-        info = mlflow.onnx.log_model(onnx.load(str(paths.onnx)), name="model", pip_requirements=SERVING_REQUIREMENTS)
-        for path in (paths.metadata, paths.verdict, paths.schema_, paths.data_profile, paths.model):
-            mlflow.log_artifact(str(path), artifact_path="pipeline")
+    with http_settings(params.track) as http, terminate_raises():
+        mlflow.set_tracking_uri(uri)
+        try:
+            experiment = mlflow.set_experiment(params.mlflow.experiment)
+            run = mlflow.start_run()
+        except Interrupted as exc:
+            raise TrackingError(f"track was interrupted by {exc.args[0]} before its run started") from None
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            failed = reason(exc, http["timeout"])
+            raise TrackingError(f"the MLflow tracking store {public_uri(uri)} failed: {failed}") from None
+        try:
+            info = _log_outputs(params, raw_params, tags, metrics, slices, verdict)
+            mlflow.end_run()
+        except BaseException as exc:
+            error = end_failed(public_uri(uri), run.info.run_id, exc, http["timeout"])
+            if error is None:
+                raise
+            raise error from None
     return {
         "tracking_uri": uri,
         "experiment_id": experiment.experiment_id,
         "run_id": run.info.run_id,
-        "model_uri": info.model_uri,
+        "model_uri": info,
         "url": run_url(uri, experiment.experiment_id, run.info.run_id),
     }
+
+
+def _log_outputs(
+    params: Params,
+    raw_params: dict[str, Any],
+    tags: dict[str, str],
+    metrics: dict[str, Any],
+    slices: dict[str, Any],
+    verdict: dict[str, Any],
+) -> str:
+    """Log params, metrics, tags, the ONNX model and the pipeline's files into the active run; return the model's URI.
+
+    ``gate.passed`` is set last: a run cut short does not claim a passed gate for a model it does not hold.
+    """
+    import mlflow
+    import onnx
+
+    paths = params.paths
+    mlflow.log_params({k: v for k, v in flatten(raw_params).items() if not k.startswith("paths.")})
+    mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
+    mlflow.log_metrics({f"parity.{k}": v for k, v in read_json(paths.parity).items()})
+    mlflow.log_metrics({f"latency.{k}": v for k, v in verdict["latency"].items()})
+    mlflow.log_metrics(
+        {
+            _metric_name(f"slice.{k}"): v
+            for k, v in flatten(slices).items()
+            if isinstance(v, int | float) and not k.endswith(".n")
+        }
+    )
+    mlflow.set_tags(tags)
+    info = mlflow.onnx.log_model(onnx.load(str(paths.onnx)), name="model", pip_requirements=SERVING_REQUIREMENTS)
+    for path in (paths.metadata, paths.verdict, paths.schema_, paths.data_profile, paths.model):
+        mlflow.log_artifact(str(path), artifact_path="pipeline")
+    mlflow.set_tag("gate.passed", str(verdict["passed"]).lower())
+    return str(info.model_uri)
 
 
 def log_run(params: Params, raw_params: dict[str, Any], tags: dict[str, str]) -> RunRecord:
@@ -179,14 +247,20 @@ def register(
     store), the pipeline's outputs are logged there as a new run tagged with the recorded one, and that is registered;
     ``paths.run`` is left as it is (it is a DVC output: rewriting it would make the pipeline look changed).
     """
-    import mlflow
-    from mlflow import MlflowClient
-
     verdict = read_json(params.paths.verdict)
     if not verdict["passed"] and not allow_failed_gate:
         raise AnswerIsNo(f"the gate failed ({params.paths.verdict}): this model cannot be registered")
     recorded: RunRecord = read_json(params.paths.run)
     uri = tracking_uri(params.mlflow)
+    check_reachable(uri, params.track)
+    with http_settings(params.track):
+        return _register(params, raw_params, alias, recorded, uri)
+
+
+def _register(params: Params, raw_params: dict[str, Any], alias: str, recorded: RunRecord, uri: str) -> Registration:
+    import mlflow
+    from mlflow import MlflowClient
+
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
     run_id, model_uri, stand_in = recorded["run_id"], recorded["model_uri"], None
@@ -204,3 +278,19 @@ def register(
     )
     client.set_registered_model_alias(params.mlflow.registered_model, alias, version.version)
     return Registration(params.mlflow.registered_model, str(version.version), alias, run_id, stand_in)
+
+
+def main() -> int:
+    """``python -m {{ cookiecutter.package_name }}.pipeline.tracking``: the stage ``tracking-target``."""
+    try:
+        params = load_params()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    target = write_target(params)
+    print(f"track logs to {target['tracking_uri']} ({params.paths.tracking})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
