@@ -7,7 +7,7 @@ function, not under ``if TYPE_CHECKING``), transitively, and each package ``__in
 than a docstring (it runs on import). The closure must equal the stage's Python deps: a missing module is a lineage
 hole, an extra one a needless rerun.
 
-A stage's command is ``<package> <command>``: the CLI's handler of that command (``cmd_<command>`` in ``cli/``) calls
+A stage's command is ``<package> <command>``: the CLI's handler of that command (``@command("<command>")`` in ``cli/``) calls
 the stage's module, ``pipeline.<command>`` (see COMMAND_MODULES), and the modules the handler imports belong to the
 closure too. The CLI's own files are left out on purpose: they parse arguments, and listing them would rerun every stage
 whenever any command changes.
@@ -114,13 +114,23 @@ def closure(*entries: str) -> set[Path]:
 
 
 def handler_imports(command: str) -> set[str]:
-    """The package's modules the CLI's handler of ``command`` imports."""
-    name = "cmd_" + command.replace("-", "_")
+    """The package's modules the CLI's handler of ``command`` imports (the function under ``@command("<name>", ...)``)."""
     for path in sorted((SOURCE / PACKAGE / "cli").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.FunctionDef) and node.name == name:
+            if isinstance(node, ast.FunctionDef) and any(_registers(d, command) for d in node.decorator_list):
                 return imported_modules(node, f"{PACKAGE}.cli")
-    raise AssertionError(f"no function {name} in cli/: where does the CLI handle {command!r}? Teach handler_imports")
+    raise AssertionError(f"no @command({command!r}) in cli/: where does the CLI handle it? Teach handler_imports")
+
+
+def _registers(decorator: ast.expr, command: str) -> bool:
+    return (
+        isinstance(decorator, ast.Call)
+        and isinstance(decorator.func, ast.Name)
+        and decorator.func.id == "command"
+        and bool(decorator.args)
+        and isinstance(decorator.args[0], ast.Constant)
+        and decorator.args[0].value == command
+    )
 
 
 def stage_entries(stage: str, cmd: str) -> list[str]:

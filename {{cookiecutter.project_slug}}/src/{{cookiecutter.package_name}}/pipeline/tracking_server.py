@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 from {{ cookiecutter.package_name }}.pipeline.config import TrackParams
 
 
-class TrackingError(RuntimeError):
+class TrackingError(ProjectError, RuntimeError):
     """The tracking server cannot be reached, or a run was interrupted: one line that names the server or the run."""
 
 
