@@ -7,8 +7,8 @@ function, not under ``if TYPE_CHECKING``), transitively, and each package ``__in
 than a docstring (it runs on import). The closure must equal the stage's Python deps: a missing module is a lineage
 hole, an extra one a needless rerun.
 
-A stage's command is ``<package> <command>``: the CLI's handler of that command (``@command("<command>")`` in ``cli/``) calls
-the stage's module, ``pipeline.<command>`` (see COMMAND_MODULES), and the modules the handler imports belong to the
+A stage's command is ``<package> <command>``: the CLI's handler of that command (``@command("<command>")`` in
+``cli/``) calls the stage's module, ``pipeline.<command>`` (see COMMAND_MODULES), and the modules the handler imports belong to the
 closure too. The CLI's own files are left out on purpose: they parse arguments, and listing them would rerun every stage
 whenever any command changes.
 """
@@ -114,7 +114,7 @@ def closure(*entries: str) -> set[Path]:
 
 
 def handler_imports(command: str) -> set[str]:
-    """The package's modules the CLI's handler of ``command`` imports (the function under ``@command("<name>", ...)``)."""
+    """The package's modules the CLI's handler of ``command`` imports (the function under ``@command(command)``)."""
     for path in sorted((SOURCE / PACKAGE / "cli").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.FunctionDef) and any(_registers(d, command) for d in node.decorator_list):
