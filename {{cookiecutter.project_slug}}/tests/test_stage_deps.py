@@ -8,9 +8,9 @@ than a docstring (it runs on import). The closure must equal the stage's Python 
 hole, an extra one a needless rerun.
 
 A stage's command is ``<package> <command>``: the CLI's handler of that command (``@command("<command>")`` in
-``cli/``) calls the stage's module, ``pipeline.<command>`` (see COMMAND_MODULES), and the modules the handler imports belong to the
-closure too. The CLI's own files are left out on purpose: they parse arguments, and listing them would rerun every stage
-whenever any command changes.
+``cli/``) calls the stage's module, ``pipeline.<command>`` (see COMMAND_MODULES), and the modules the handler imports
+belong to the closure too. The CLI's own files are left out on purpose: they parse arguments, and listing them would
+rerun every stage whenever any command changes.
 """
 
 from __future__ import annotations
