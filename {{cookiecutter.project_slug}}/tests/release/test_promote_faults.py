@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from conftest import PACKAGE, git, run, tool_env
@@ -55,6 +56,21 @@ def start(repo: Repo, *args: str, fault: str = "", session: bool = False) -> sub
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=120)
     return process.returncode, out, err
+
+
+def wait_for_the_lock(process: subprocess.Popen[str], lock: Path, timeout: float = 60.0) -> None:
+    """Return once ``process`` holds ``lock`` open: it waits for it, its signal handlers installed (a slow start on a
+    busy machine takes seconds, which a fixed sleep would race)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the process ended with {process.returncode} instead of waiting for {lock}"
+        try:
+            if any(Path(f.path) == lock for f in psutil.Process(process.pid).open_files()):
+                return
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"the process did not open {lock} within {timeout} s")
 
 
 def pinned_at(repo: Repo, commit: str, env: str = "dev") -> str:
@@ -148,12 +164,15 @@ def test_concurrent_promotions_rollbacks_and_histories_stay_consistent(repo: Rep
 
 
 def test_a_second_promotion_waits_for_the_lock(repo: Repo) -> None:
-    with (repo.root / ".git" / "promote.flock").open("a") as held:
+    lock = repo.root / ".git" / "promote.flock"
+    with lock.open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         head = git(repo.root, "rev-parse", "HEAD")
         process = start(repo, "promote", "--env", "dev", "--digest", A)
         stopped = start(repo, "promote", "--env", "dev", "--digest", B)
-        time.sleep(1.5)
+        for waiting in (process, stopped):
+            wait_for_the_lock(waiting, lock.resolve())
+        time.sleep(0.5)
         assert process.poll() is None  # waiting, not racing
         assert stopped.poll() is None
         assert git(repo.root, "rev-parse", "HEAD") == head

@@ -27,6 +27,8 @@ from conftest import model_dir, ready_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.fuzz
+
 LIMITS = {"MAX_BATCH": "50", "MAX_BODY_BYTES": str(64 * 1024)}  # small, so requests above them stay cheap
 
 # Hypothesis examples per property: each sends one request. Mutations and broken bytes are sometimes still valid, so

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 from conftest import BIN, PACKAGE, Workspace, free_port, model_dir, stop_process_group, wait_for_http
 
+pytestmark = pytest.mark.load
+
 LOAD_SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "60"))
 CONNECTIONS = 16
 
