@@ -110,12 +110,11 @@ def report(args: argparse.Namespace) -> int:
 @command("gate")
 def gate(args: argparse.Namespace) -> int:
     """Exit 1 when the recorded verdict has a failed check, naming each and by how much."""
-    from {{ cookiecutter.package_name }}.contracts.io import read_json
-    from {{ cookiecutter.package_name }}.contracts.verdict import failures
+    from {{ cookiecutter.package_name }}.contracts.verdict import failures, read
     from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, load_params
 
     params = load_params(PARAMS_FILE)
-    verdict = read_json(params.paths.verdict)
+    verdict = read(params.paths.verdict)
     failed = failures(verdict)
     for line in failed:
         print(f"gate failed: {line}", file=sys.stderr)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal, TypedDict, cast
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 from {{ cookiecutter.package_name }}.contracts.io import write_json
 from {{ cookiecutter.package_name }}.contracts.rules import FEATURE_TYPES, FeatureSpec
 
@@ -77,7 +78,7 @@ _INPUT_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-class MetadataError(ValueError):
+class MetadataError(ProjectError, ValueError):
     """A metadata file that cannot be read or is not model metadata this code reads: the message names the problem."""
 
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict, cast
 
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 from {{ cookiecutter.package_name }}.contracts.io import write_json
 
 FORMAT = 1
@@ -98,7 +99,7 @@ def regressed(predictions: ClassPredictions | ValuePredictions) -> ValuePredicti
     return cast(ValuePredictions, predictions)
 
 
-class ProfileError(ValueError):
+class ProfileError(ProjectError, ValueError):
     """The reference profile is missing or is not one this code reads; the message says how to make it."""
 
 

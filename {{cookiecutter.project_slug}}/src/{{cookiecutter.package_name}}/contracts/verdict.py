@@ -1,12 +1,18 @@
-"""The gate's verdict: one record per check, and the lines that explain a failure.
+"""The gate's verdict (``reports/gate.json``): one record per check, and the lines that explain a failure.
 
-Kept free of heavy imports so that ``{{ cookiecutter.package_name }} gate`` answers in a fraction of a second.
+Written by the ``validate`` stage; read by ``gate``, ``register``, the ``track`` and ``report`` stages. Standard
+library only, so that ``{{ cookiecutter.package_name }} gate`` answers in a fraction of a second.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, TypedDict, cast
+
+from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
+from {{ cookiecutter.package_name }}.contracts.io import write_json
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -37,7 +43,74 @@ class Check:
         return self.status == "pass"
 
 
-def failures(verdict: dict[str, Any]) -> list[str]:
+class CheckRecord(TypedDict):
+    """A :class:`Check` as the verdict file holds it."""
+
+    name: str
+    status: Status
+    value: float | None
+    limit: float | None
+    margin: float | None
+    detail: str
+
+
+class Baseline(TypedDict):
+    """What the change was compared with: the ref, the commit it resolved to, and its committed metrics."""
+
+    ref: str
+    commit: str | None
+    metrics: dict[str, float] | None
+
+
+class Verdict(TypedDict):
+    """The gate's verdict: passed when no check failed."""
+
+    passed: bool
+    checks: list[CheckRecord]
+    baseline: Baseline
+    latency: dict[str, float]
+
+
+class VerdictError(ProjectError):
+    """A verdict file that is missing or is not one this code writes: the message names the file and the problem."""
+
+
+def verdict(checks: list[Check], baseline: Baseline, latency: dict[str, float]) -> Verdict:
+    """The verdict of these checks (passed when none failed)."""
+    records = [cast(CheckRecord, asdict(c)) for c in checks]
+    return {
+        "passed": all(c.status != "fail" for c in checks),
+        "checks": records,
+        "baseline": baseline,
+        "latency": latency,
+    }
+
+
+def write(path: Path, verdict: Verdict) -> None:
+    """Write the verdict (stable, sorted JSON, written atomically)."""
+    write_json(path, verdict)
+
+
+def read(path: Path) -> Verdict:
+    """The verdict in ``path``, or a :class:`VerdictError` naming the file and what is wrong with it."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VerdictError(f"cannot read the gate's verdict {path}: {exc} (run `dvc repro validate`)") from None
+    missing = [key for key in Verdict.__annotations__ if not isinstance(document, dict) or key not in document]
+    if missing:
+        raise VerdictError(f"{path} is not a gate verdict: no {', '.join(missing)} (run `dvc repro validate`)")
+    broken = [
+        i
+        for i, c in enumerate(document["checks"])
+        if not isinstance(c, dict) or set(c) != set(CheckRecord.__annotations__)
+    ]
+    if broken:
+        raise VerdictError(f"{path}: check(s) {broken} do not have the keys {sorted(CheckRecord.__annotations__)}")
+    return cast(Verdict, document)
+
+
+def failures(verdict: Verdict) -> list[str]:
     """One line per failed check, saying by how much it missed."""
     lines = []
     for check in verdict["checks"]:

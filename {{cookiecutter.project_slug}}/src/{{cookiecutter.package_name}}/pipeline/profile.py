@@ -17,7 +17,7 @@ Last, the model's test-set metrics, against which decay is measured, and its ver
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -25,6 +25,8 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts import profile as contract
 from {{ cookiecutter.package_name }}.contracts.io import read_json
+from {{ cookiecutter.package_name }}.contracts.metadata import Metadata
+from {{ cookiecutter.package_name }}.contracts.metadata import read as read_metadata
 from {{ cookiecutter.package_name }}.contracts.profile import (
     CategoryProfile,
     ClassPredictions,
@@ -123,7 +125,7 @@ def scores(probabilities: np.ndarray, classes: list[str], positive: str | None) 
 
 
 def prediction_profile(
-    outputs: dict[str, np.ndarray], metadata: dict[str, Any], params: MonitorParams, size: int
+    outputs: dict[str, np.ndarray], metadata: Metadata, params: MonitorParams, size: int
 ) -> ClassPredictions | ValuePredictions:
     """The distribution of the model's predictions: class counts and score, or value."""
     rng = np.random.default_rng([params.seed, 1])
@@ -153,7 +155,7 @@ def build(
     test: pd.DataFrame,
     schema: Schema,
     model_bytes: bytes,
-    metadata: dict[str, Any],
+    metadata: Metadata,
     metrics: dict[str, float],
     params: MonitorParams,
 ) -> Profile:
@@ -194,7 +196,7 @@ def run(params: Params, schema: Schema) -> Profile:
         pd.read_parquet(paths.test),
         schema,
         paths.onnx.read_bytes(),
-        read_json(paths.metadata),
+        read_metadata(paths.metadata),
         read_json(paths.metrics),
         params.monitor,
     )

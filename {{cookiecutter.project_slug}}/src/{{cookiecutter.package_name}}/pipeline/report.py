@@ -19,6 +19,8 @@ from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
 from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, change, table
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.contracts.verdict import Verdict
+from {{ cookiecutter.package_name }}.contracts.verdict import read as read_verdict
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, Params
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
@@ -29,7 +31,7 @@ MAX_ROWS = 40
 SLICE_METRICS = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2")  # the columns shown per slice
 
 
-def verdict_section(verdict: dict[str, Any]) -> str:
+def verdict_section(verdict: Verdict) -> str:
     """The gate's verdict first: the one thing a reviewer must not miss."""
     failed = [c for c in verdict["checks"] if c["status"] == "fail"]
     head = (
@@ -216,7 +218,7 @@ def build(params: Params, schema: Schema, title: str) -> str:
     """The whole report as Markdown."""
     paths = params.paths
     ref = params.gate.baseline_ref
-    verdict = read_json(paths.verdict)
+    verdict = read_verdict(paths.verdict)
     commit = verdict["baseline"]["commit"]
     raw_params = yaml.safe_load(PARAMS_FILE.read_text())
     base_params = lineage.yaml_at(commit, PARAMS_FILE)

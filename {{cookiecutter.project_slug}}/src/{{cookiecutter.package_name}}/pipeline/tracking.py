@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from {{ cookiecutter.package_name }}.contracts.errors import AnswerIsNo
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
+from {{ cookiecutter.package_name }}.contracts.verdict import Verdict
+from {{ cookiecutter.package_name }}.contracts.verdict import read as read_verdict
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, MlflowParams, Params, load_params
 from {{ cookiecutter.package_name }}.pipeline.tracking_server import (
@@ -133,7 +135,7 @@ def _log_pipeline_run(params: Params, raw_params: dict[str, Any], tags: dict[str
 
     metrics = read_json(paths.metrics)
     slices = read_json(paths.slices)
-    verdict = read_json(paths.verdict)
+    verdict = read_verdict(paths.verdict)
     with http_settings(params.track) as http, terminate_raises():
         mlflow.set_tracking_uri(uri)
         try:
@@ -169,7 +171,7 @@ def _log_outputs(
     tags: dict[str, str],
     metrics: dict[str, Any],
     slices: dict[str, Any],
-    verdict: dict[str, Any],
+    verdict: Verdict,
 ) -> str:
     """Log params, metrics, tags, the ONNX model and the pipeline's files into the active run; return the model's URI.
 
@@ -247,7 +249,7 @@ def register(
     store), the pipeline's outputs are logged there as a new run tagged with the recorded one, and that is registered;
     ``paths.run`` is left as it is (it is a DVC output: rewriting it would make the pipeline look changed).
     """
-    verdict = read_json(params.paths.verdict)
+    verdict = read_verdict(params.paths.verdict)
     if not verdict["passed"] and not allow_failed_gate:
         raise AnswerIsNo(f"the gate failed ({params.paths.verdict}): this model cannot be registered")
     recorded: RunRecord = read_json(params.paths.run)

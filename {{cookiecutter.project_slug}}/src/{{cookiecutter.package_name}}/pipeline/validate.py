@@ -8,7 +8,6 @@ command that fails (exit 1) when any check failed, so a failed gate still gets i
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
+from {{ cookiecutter.package_name }}.contracts import verdict
+from {{ cookiecutter.package_name }}.contracts.io import read_json
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.contracts.verdict import Check, failures
 from {{ cookiecutter.package_name }}.pipeline import lineage
@@ -150,7 +150,7 @@ def runtime_checks(
     return checks, latency
 
 
-def run(params: Params, schema: Schema) -> dict[str, Any]:
+def run(params: Params, schema: Schema) -> verdict.Verdict:
     """Run every check of ``params.gate`` on the pipeline's outputs and write the verdict to ``paths.verdict``."""
     paths, gate = params.paths, params.gate
     metrics = read_json(paths.metrics)
@@ -164,11 +164,6 @@ def run(params: Params, schema: Schema) -> dict[str, Any]:
         + parity_checks(read_json(paths.parity), gate)
         + runtime
     )
-    verdict = {
-        "passed": all(c.status != "fail" for c in checks),
-        "checks": [asdict(c) for c in checks],
-        "baseline": {"ref": gate.baseline_ref, "commit": commit, "metrics": baseline},
-        "latency": latency,
-    }
-    write_json(paths.verdict, verdict)
-    return verdict
+    result = verdict.verdict(checks, {"ref": gate.baseline_ref, "commit": commit, "metrics": baseline}, latency)
+    verdict.write(paths.verdict, result)
+    return result
