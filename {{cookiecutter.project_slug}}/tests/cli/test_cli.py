@@ -16,6 +16,7 @@ from conftest import CliResult, Workspace, require_impossible
 from {{ cookiecutter.package_name }}.cli import parser
 from {{ cookiecutter.package_name }}.cli.registry import COMMANDS
 from {{ cookiecutter.package_name }}.pipeline import synthetic
+from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 HEAVY = ("pandas", "sklearn", "pydantic", "yaml", "mlflow", "scipy", "skl2onnx", "onnx", "dvc")
 START = "2026-11-21T10:00:00Z"
@@ -156,18 +157,27 @@ def _window(ws: Workspace, logs: Path, labels: Path | None, rows: int) -> pd.Dat
     return frame
 
 
+def _pinned(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """``frame`` with each feature set to one value: its largest for numbers, its first category otherwise."""
+    pinned = frame.copy()
+    for feature in schema.features:
+        pinned[feature.name] = frame[feature.name].max() if feature.numeric else sorted(feature.categories)[0]
+    return pinned
+
+
 def test_monitor_json_and_its_exit_code(trained: Workspace, tmp_path: Path) -> None:
     ws = trained.copy(tmp_path / "ws")
     logs, out = tmp_path / "log", tmp_path / "out"
-    _window(ws, logs, None, 1000)
+    frame = _window(ws, logs, None, 1000)
 
     calm = ws.cli("monitor", "--predictions", str(logs), "--output", str(out), "--json")
     summary = json.loads((out / "verdict.json").read_text())["summary"]
     expected = {"retrain": False, "summary": summary, "report": f"{out}/report.md", "verdict": f"{out}/verdict.json"}
     assert (calm.code, json.loads(calm.out)) == (0, expected)
 
-    ws.set_params({"monitor.psi_threshold": 0.0, "monitor.alpha": 0.99})  # any difference is drift
-    alarmed = ws.cli("monitor", "--predictions", str(logs), "--output", str(out), "--json")
+    drifted = tmp_path / "drifted"  # every feature pinned to one value: drift whatever the data set
+    synthetic.write_log(drifted / "predictions.jsonl", _pinned(frame, ws.schema), ws.schema, ws.path("onnx").parent)
+    alarmed = ws.cli("monitor", "--predictions", str(drifted), "--output", str(out), "--json")
     assert alarmed.code == 1, alarmed
     assert json.loads(alarmed.out)["retrain"] is True
 
