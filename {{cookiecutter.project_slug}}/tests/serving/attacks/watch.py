@@ -163,7 +163,10 @@ class Watch:
     def verdict(self, min_answers: int = 20) -> None:
         """Assert the attack's own requirements, the well-behaved client's answers and latency, the memory growth,
         and that the server is alive and ready afterwards."""
-        ordered = sorted(self.latencies) or [0.0]
+        # The slowest answer is left out of the judged p99: with under a hundred answers p99 is the maximum, and one
+        # stall of a shared machine (another process scheduled) is not the server's doing. An attack that holds the
+        # server delays every answer meanwhile, not one; the summary still shows the maximum.
+        ordered = sorted(self.latencies)[:-1] or [0.0]
         p99 = ordered[min(int(0.99 * len(ordered)), len(ordered) - 1)] * 1000
         growth = (self.peak - self.baseline) / 2**20
         problems = [f"the attack: {p}" for p in self.problems]
