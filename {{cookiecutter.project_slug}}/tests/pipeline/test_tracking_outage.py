@@ -118,6 +118,10 @@ def test_sigterm_during_a_run_ends_it_failed(trained: Workspace, tmp_path: Path)
     parity.unlink()
     os.mkfifo(parity)  # reading it inside the run blocks until the test writes: the run stays open until then
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store)
+    # Create the store's tables before the stage starts: two processes migrating one new SQLite file at once race
+    # (`table ... already exists`), and the polling below would otherwise be the second one.
+    client.search_experiments()
     process = subprocess.Popen(
         [BIN / PACKAGE, "track"],
         cwd=ws.root,
@@ -127,7 +131,6 @@ def test_sigterm_during_a_run_ends_it_failed(trained: Workspace, tmp_path: Path)
         text=True,
     )
     try:
-        client = MlflowClient(tracking_uri=store)
         deadline = time.monotonic() + 120
         running: list[Run] = []
         while not running and time.monotonic() < deadline and process.poll() is None:
@@ -135,7 +138,10 @@ def test_sigterm_during_a_run_ends_it_failed(trained: Workspace, tmp_path: Path)
             with contextlib.suppress(Exception):  # the store may not exist yet
                 experiment = client.get_experiment_by_name(ws.params.mlflow.experiment)
                 running = client.search_runs([experiment.experiment_id]) if experiment else []
-        assert running, f"no run started (exit {process.poll()})"
+        if not running:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"no run started (exit {process.returncode}):\n{err}")
         assert running[0].info.status == "RUNNING"
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
