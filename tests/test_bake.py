@@ -137,8 +137,10 @@ def test_every_answer_bakes_a_complete_project(tmp_path: Path, key: str, value: 
     assert pyproject["project"]["scripts"] == {package: f"{package}.cli:main"}
     assert params["train"]["model"] == expected["model_family"]
     assert schema["target"]["kind"] == expected["task"]
-    headline = "accuracy" if expected["task"] == "classification" else "r2"
-    assert headline in params["gate"]["thresholds"]
+    # the default gate: beat the naive baseline, on limits free of the target's units
+    classification = expected["task"] == "classification"
+    assert set(params["gate"]["beat_naive"]) == ({"accuracy", "roc_auc"} if classification else {"rmse", "mae"})
+    assert set(params["gate"]["thresholds"]) == (set() if classification else {"r2"})
 
 
 @pytest.mark.parametrize("include_deploy", ["yes", "no"])

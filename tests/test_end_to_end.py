@@ -83,6 +83,9 @@ def test_baked_project_workflow(tmp_path: Path, variant: Variant, record_propert
     verdict = json.loads((project / "reports" / "gate.json").read_text())
     assert isinstance(verdict["passed"], bool)
     assert verdict["checks"], "the gate recorded no check"
+    assert any(" beats the naive baseline by " in c["name"] for c in verdict["checks"]), "no naive-baseline check"
+    if not variant.user_csv:  # the embedded samples: every family learns enough to pass the default gate
+        assert verdict["passed"], [c for c in verdict["checks"] if c["status"] == "fail"]
     schema = yaml.safe_load((project / "data" / "schema.yaml").read_text())
     assert schema["target"]["kind"] == answers.get("task", "classification")
     if variant.user_csv:

@@ -375,7 +375,7 @@ def scaling(rows: list[int], seed: int, limit: float, project: Path, *, echo: bo
             tail = "\n".join(repro.output[-20:])
             raise StepError(f"`dvc repro --force` failed at {count} rows (exit {repro.returncode}):\n{tail}")
         verdict = _read_json(bench / "reports" / "gate.json") or {}
-        metrics = _read_json(bench / "metrics" / "metrics.json") or {}
+        metrics = (_read_json(bench / "metrics" / "metrics.json") or {}).get("model") or {}
         failed = [c["name"] for c in verdict.get("checks", []) if c.get("status") == "fail"]
         results[str(count)] = {
             **repro.summary(),

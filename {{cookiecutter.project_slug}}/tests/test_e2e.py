@@ -86,9 +86,12 @@ def test_run_is_tracked_and_registered_in_mlflow(reproduced: Reproduced) -> None
     expected_params = {k: str(v) for k, v in flatten(raw_params).items() if not k.startswith("paths.")}
     assert run_.data.params == expected_params
 
-    # metrics: the test-set metrics, parity and latency
-    for name, value in read_json(root / settings.paths.metrics).items():
+    # metrics: the test-set metrics (the model's, and the naive baseline's prefixed), parity and latency
+    scores = read_json(root / settings.paths.metrics)
+    for name, value in scores["model"].items():
         assert run_.data.metrics[name] == pytest.approx(value), name
+    for name, value in scores["naive_baseline"]["metrics"].items():
+        assert run_.data.metrics[f"naive_baseline.{name}"] == pytest.approx(value), name
     assert run_.data.metrics["parity.max_diff"] == pytest.approx(read_json(root / settings.paths.parity)["max_diff"])
     assert run_.data.metrics["latency.p99_ms"] == pytest.approx(verdict["latency"]["p99_ms"])
 

@@ -194,7 +194,7 @@ def test_decay_metrics_are_the_evaluate_stages(trained: Workspace, tmp_path: Pat
     )
 
     assert result.code == 0, verdict["summary"]
-    reference = ws.read_json("metrics")
+    reference = ws.read_json("metrics")["model"]
     metrics = verdict["performance"]["metrics"]
     assert set(metrics) == set(reference)
     for name, value in reference.items():

@@ -1,12 +1,17 @@
-"""Stage ``evaluate``: the task's metrics, metrics for every slice, and the tables DVC plots."""
+"""Stage ``evaluate``: the task's metrics beside a naive baseline's, metrics for every slice, and the tables DVC
+plots."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import Workspace
 
+from {{ cookiecutter.package_name }}.contracts import evaluation
+from {{ cookiecutter.package_name }}.contracts.evaluation import MetricsFileError
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline import evaluate, train
 from {{ cookiecutter.package_name }}.pipeline.evaluate import PLOT_FILES, Predictions
@@ -21,7 +26,7 @@ ALWAYS = {"classification": "accuracy", "regression": "rmse"}  # defined on any 
 
 
 def test_metric_names_and_ranges(trained: Workspace, schema: Schema) -> None:
-    metrics = trained.read_json("metrics")
+    metrics = trained.read_json("metrics")["model"]
 
     assert set(metrics) == METRICS[schema.target.kind]
     assert set(metrics) <= set(HIGHER_IS_BETTER), "the gate and the report need each metric's direction"
@@ -39,7 +44,56 @@ def test_metrics_file_matches_the_saved_model(trained: Workspace, schema: Schema
 
     expected = evaluate.compute(evaluate.predict(model, test, schema), schema)
 
-    assert trained.read_json("metrics") == pytest.approx(expected)
+    assert trained.read_json("metrics")["model"] == pytest.approx(expected)
+    assert evaluation.read(trained.path("metrics"))["model"] == pytest.approx(expected)
+
+
+def test_the_naive_baseline_is_scored_on_the_test_set(trained: Workspace, schema: Schema) -> None:
+    """The naive baseline ignores the features: the training split's class shares, or its mean. Its metrics are
+    recomputed here from those two facts alone."""
+    naive = trained.read_json("metrics")["naive_baseline"]
+    train_y = target(pd.read_parquet(trained.path("train")), schema)
+    test_y = target(pd.read_parquet(trained.path("test")), schema)
+
+    assert naive["estimator"] == evaluate.NAIVE[schema.target.kind]
+    assert set(naive["metrics"]) == METRICS[schema.target.kind]
+    if schema.target.kind == "classification":
+        majority = train_y.value_counts().sort_index().idxmax()  # ties: the first class in sorted order
+        assert naive["metrics"]["accuracy"] == pytest.approx((test_y == majority).mean())
+        assert naive["metrics"]["balanced_accuracy"] == pytest.approx(1 / len(schema.target.labels))
+        if schema.target.binary:
+            assert naive["metrics"]["roc_auc"] == pytest.approx(0.5)  # the same score for every row
+    else:
+        errors = test_y.to_numpy(dtype=float) - train_y.to_numpy(dtype=float).mean()
+        assert naive["metrics"]["rmse"] == pytest.approx(np.sqrt(np.mean(errors**2)))
+        assert naive["metrics"]["mae"] == pytest.approx(np.mean(np.abs(errors)))
+        assert naive["metrics"]["r2"] <= 0  # the training mean explains nothing of the test rows
+    model = trained.read_json("metrics")["model"]
+    for name in ("accuracy", "roc_auc", "rmse"):
+        if name in model:
+            gain = model[name] - naive["metrics"][name]
+            assert gain > 0 if HIGHER_IS_BETTER[name] else gain < 0, f"the model does not beat the naive {name}"
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (None, "cannot read the metrics file"),
+        ('{"accuracy": 0.9}', "no model, naive_baseline"),
+        ('{"model": {"accuracy": 0.9}, "naive_baseline": {"metrics": {}}}', "needs an estimator"),
+        ('{"model": {"accuracy": "high"}, "naive_baseline": {"estimator": "e", "metrics": {}}}', "accuracy"),
+    ],
+)
+def test_a_file_that_is_not_a_metrics_file_is_refused_naming_why(
+    tmp_path: Path, content: str | None, named: str
+) -> None:
+    path = tmp_path / "metrics.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(MetricsFileError) as raised:
+        evaluation.read(path)
+    assert named in str(raised.value)
+    assert str(path) in str(raised.value)
 
 
 def test_perfect_predictions_score_perfectly(trained: Workspace, schema: Schema) -> None:

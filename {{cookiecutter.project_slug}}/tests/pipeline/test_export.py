@@ -119,7 +119,7 @@ def test_metadata_describes_inputs_opset_and_classes(trained: Workspace, schema:
         assert metadata["classes"] == []
         assert metadata["outputs"] == ["variable"]
     assert metadata["lineage"]["data.raw.md5"]
-    assert metadata["metrics"] == trained.read_json("metrics")
+    assert metadata["metrics"] == trained.read_json("metrics")["model"]
     assert set(metadata["producer"]) == {"skl2onnx", "scikit-learn", "onnxruntime"}
 
 

@@ -55,7 +55,7 @@ def test_profile_holds_the_models_predictions_on_held_out_rows(trained: Workspac
     predictions = reference["predictions"]
 
     assert reference["model_version"] == metadata["version"]
-    assert reference["metrics"] == trained.read_json("metrics")
+    assert reference["metrics"] == trained.read_json("metrics")["model"]
     assert predictions["rows"] == len(test)
     if trained.schema.target.kind == "classification":
         assert predictions["classes"] == metadata["classes"]

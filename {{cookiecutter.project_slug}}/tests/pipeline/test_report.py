@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Workspace, commit_all, require_impossible, write_fake_run
+import yaml
+from conftest import PIPELINE_ROWS, Workspace, commit_all, require_impossible, write_fake_run
 
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.pipeline import synthetic
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
 
 REMOTE_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?\s*[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -24,9 +26,10 @@ def reviewed(trained: Workspace, tmp_path: Path) -> tuple[Workspace, dict[str, f
     ``data.test_size`` and the same plots; the validate stage ran against it and the track stage left its record."""
     ws = trained.copy(tmp_path / "ws")
     current_metrics, current_params = ws.path("metrics").read_text(), (ws.root / "params.yaml").read_text()
-    baseline = {name: value - DELTA for name, value in json.loads(current_metrics).items()}
+    scores = json.loads(current_metrics)
+    baseline = {name: value - DELTA for name, value in scores["model"].items()}
     ws.git_init()
-    ws.path("metrics").write_text(json.dumps(baseline))
+    ws.path("metrics").write_text(json.dumps({**scores, "model": baseline}))
     ws.set_params({"data.test_size": 0.25})
     commit_all(ws.root, "baseline")
     ws.path("metrics").write_text(current_metrics)
@@ -83,12 +86,15 @@ def test_metrics_are_compared_with_the_baseline(reviewed: tuple[Workspace, dict[
     ref = ws.params.gate.baseline_ref
     ws.ok("report")
     metrics_md = section(ws.path("report").read_text(), "### Metrics")
-    current = ws.read_json("metrics")
+    current = ws.read_json("metrics")["model"]
+    naive = ws.read_json("metrics")["naive_baseline"]
 
-    assert f"| metric | {ref} | this change | change |" in metrics_md
+    assert f"| metric | naive baseline | {ref} | this change | change |" in metrics_md
+    assert f"_Naive baseline: `{naive['estimator']}` fitted on the training split" in metrics_md
     rows = {row[0]: row[1:] for row in table_rows(metrics_md)}
     assert set(rows) == set(current)
-    for name, (old, new, change) in rows.items():
+    for name, (simple, old, new, change) in rows.items():
+        assert float(simple) == pytest.approx(naive["metrics"][name], rel=1e-3, abs=1e-4), name
         assert float(old) == pytest.approx(baseline[name], rel=1e-3), name
         assert float(new) == pytest.approx(current[name], rel=1e-3), name
         assert change == f"+{DELTA:.4g} {'🟢' if HIGHER_IS_BETTER[name] else '🔴'}", name
@@ -123,6 +129,57 @@ def test_charts_are_mermaid_and_no_image_is_linked(
     assert REMOTE_IMAGE.search(text) is None
     assert IMAGE.search(text) is None
     assert not list(ws.path("report").parent.glob("*.png"))
+
+
+def _chart_titles(text: str) -> list[str]:
+    return re.findall(r'^\s+title "([^"]*)"', text, re.MULTILINE)
+
+
+def test_binary_curves_keep_their_titles(reviewed: tuple[Workspace, dict[str, float]], schema: Schema) -> None:
+    if not schema.target.binary:
+        pytest.skip("the project's target is not binary")
+    ws, _ = reviewed
+    ws.ok("report")
+    text = ws.path("report").read_text()
+
+    titles = _chart_titles(text)
+    assert [t.split(":")[0] for t in titles] == ["ROC", "PR"]
+    assert "micro-averaged" not in text
+
+
+def test_multiclass_curves_say_they_are_micro_averaged(trained: Workspace, tmp_path: Path) -> None:
+    """A three-class target on the project's own features: the ROC and PR charts and the metrics table say that
+    their curves and areas pool every class's one-vs-rest pairs, as ``evaluate`` computes them."""
+    ws = trained.copy(tmp_path / "ws")
+    schema_file = ws.path("schema_")
+    contract = yaml.safe_load(schema_file.read_text())
+    labels = ["low", "mid", "high"]
+    contract["target"] = {"name": contract["target"]["name"], "kind": "classification", "labels": labels}
+    schema_file.write_text(yaml.safe_dump(contract, sort_keys=False))
+    ws.set_params(
+        {
+            "train.model": "random_forest",
+            "train.random_forest": {"n_estimators": 20, "max_depth": 6, "n_jobs": 1},
+            "gate.beat_naive": {"accuracy": 0.1, "roc_auc": 0.2},
+            "gate.thresholds": {},
+            "gate.max_regression": {},
+            "gate.max_slice_gap": {},
+        }
+    )
+    ws.write_raw(synthetic.frame(ws.schema, PIPELINE_ROWS, seed=0))
+    for command in ("prepare", "train", "evaluate", "export", "profile", "validate"):
+        ws.ok(command)
+    write_fake_run(ws)
+
+    ws.ok("report")
+    text = ws.path("report").read_text()
+
+    assert [t.split(":")[0] for t in _chart_titles(text)[:2]] == [
+        "ROC, micro-averaged over classes",
+        "PR, micro-averaged over classes",
+    ]
+    assert "_`roc_auc` and `average_precision` are micro-averaged over its 3 classes" in section(text, "### Metrics")
+    assert ws.read_json("verdict")["passed"] is True, "a reasonable multiclass model passes the naive-baseline gate"
 
 
 def test_slices_and_lineage_are_reported(reviewed: tuple[Workspace, dict[str, float]], schema: Schema) -> None:

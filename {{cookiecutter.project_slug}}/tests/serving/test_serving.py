@@ -225,7 +225,7 @@ def test_health_metadata_and_openapi(server: Server, trained: Workspace, schema:
     assert status == 200
     assert body["version"] == metadata["version"]
     assert body["lineage"] == metadata["lineage"]
-    assert body["metrics"] == trained.read_json("metrics")
+    assert body["metrics"] == trained.read_json("metrics")["model"]
     assert body["metrics"]
     assert [i["name"] for i in body["inputs"]] == [f.name for f in schema.features]
 

@@ -39,11 +39,13 @@ def train(args: argparse.Namespace) -> int:
 
 @command("evaluate")
 def evaluate(args: argparse.Namespace) -> int:
-    """Compute test metrics, slice metrics and plot data."""
+    """Compute test metrics (the model's and a naive baseline's), slice metrics and plot data."""
     from {{ cookiecutter.package_name }}.pipeline import evaluate
 
-    metrics = evaluate.run(*settings())
-    print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    scores = evaluate.run(*settings())
+    naive = scores["naive_baseline"]
+    print(", ".join(f"{k}={v:.4f}" for k, v in scores["model"].items()))
+    print(f"naive baseline {naive['estimator']}: " + ", ".join(f"{k}={v:.4f}" for k, v in naive["metrics"].items()))
     return DONE
 
 

@@ -111,11 +111,12 @@ def read(path: Path) -> Verdict:
 
 
 def failures(verdict: Verdict) -> list[str]:
-    """One line per failed check, saying by how much it missed."""
+    """One line per failed check: its name, the measured value, the limit and by how much it missed."""
     lines = []
     for check in verdict["checks"]:
         if check["status"] == "fail":
             value = "n/a" if check["value"] is None else f"{check['value']:.4g}"
+            limit = "" if check["limit"] is None else f" (limit {check['limit']:.4g})"
             by = "" if check["margin"] is None else f", outside the limit by {abs(check['margin']):.4g}"
-            lines.append(f"{check['name']}: measured {value}{by} ({check['detail']})")
+            lines.append(f"{check['name']}: measured {value}{limit}{by} ({check['detail']})")
     return lines

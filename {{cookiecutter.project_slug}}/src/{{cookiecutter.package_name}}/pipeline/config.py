@@ -7,7 +7,7 @@ something else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -103,10 +103,14 @@ class ParityLimits(_Strict):
     min_label_agreement: float = Field(ge=0, le=1)
 
 
+Share = Annotated[float, Field(ge=0, lt=1)]
+
+
 class GateParams(_Strict):
     """Every limit the validation gate enforces."""
 
     baseline_ref: str
+    beat_naive: dict[str, Share] = {}
     thresholds: dict[str, Bound] = {}
     max_regression: dict[str, float] = {}
     max_slice_gap: dict[str, float] = {}

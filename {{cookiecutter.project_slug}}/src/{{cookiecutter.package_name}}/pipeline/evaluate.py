@@ -1,4 +1,4 @@
-"""Stage ``evaluate``: test-set metrics, per-slice metrics and the data behind the DVC plots."""
+"""Stage ``evaluate``: test-set metrics beside a naive baseline's, per-slice metrics and the data behind the plots."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
+from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path, write_json
 from {{ cookiecutter.package_name }}.pipeline.config import EvaluateParams, Params
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, target
@@ -20,6 +22,11 @@ from {{ cookiecutter.package_name }}.pipeline.train import load as load_model
 PLOT_FILES = {
     "classification": ("roc.csv", "precision_recall.csv", "confusion.csv"),
     "regression": ("predictions.csv",),
+}
+# The naive baseline of each task: a model that ignores the features, fitted on the training split.
+NAIVE = {
+    "classification": "DummyClassifier(strategy='prior')",  # predicts the majority class; scores: the class shares
+    "regression": "DummyRegressor(strategy='mean')",  # predicts the training mean
 }
 
 
@@ -33,8 +40,8 @@ class Predictions:
     classes: list[str]
 
 
-def predict(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> Predictions:
-    """Run the model on a prepared table."""
+def predict(model: Pipeline | DummyClassifier | DummyRegressor, frame: pd.DataFrame, schema: Schema) -> Predictions:
+    """Run the model (or the naive baseline) on a prepared table."""
     inputs = model_inputs(frame, schema)
     if schema.target.kind == "classification":
         classes = [str(c) for c in model.classes_]
@@ -43,7 +50,7 @@ def predict(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> Predictions
 
 
 def _positive_scores(pred: Predictions, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
-    """Binary: (is positive, score of positive). Multiclass: micro-averaged one-vs-rest."""
+    """Binary: (is positive, score of positive). Multiclass: every class's one-vs-rest pairs pooled (micro-average)."""
     assert pred.scores is not None
     if schema.target.binary:
         index = pred.classes.index(str(schema.target.positive))
@@ -72,6 +79,13 @@ def compute(pred: Predictions, schema: Schema) -> dict[str, float]:
         result["average_precision"] = float(skm.average_precision_score(truth, score))
         result["log_loss"] = float(skm.log_loss(pred.actual, pred.scores, labels=pred.classes))
     return result
+
+
+def naive_baseline(train: pd.DataFrame, schema: Schema) -> DummyClassifier | DummyRegressor:
+    """The task's naive baseline (``NAIVE``), fitted on the training split."""
+    classification = schema.target.kind == "classification"
+    naive = DummyClassifier(strategy="prior") if classification else DummyRegressor(strategy="mean")
+    return naive.fit(model_inputs(train, schema), target(train, schema))
 
 
 def slice_metrics(frame: pd.DataFrame, pred: Predictions, schema: Schema) -> dict[str, dict[str, dict[str, Any]]]:
@@ -122,17 +136,21 @@ def plot_tables(pred: Predictions, schema: Schema, params: EvaluateParams) -> di
     }
 
 
-def run(params: Params, schema: Schema) -> dict[str, float]:
-    """Evaluate ``paths.model`` on ``paths.test`` and write ``paths.metrics``, ``paths.slices`` and ``paths.plots``."""
+def run(params: Params, schema: Schema) -> evaluation.Evaluation:
+    """Evaluate ``paths.model`` and the naive baseline (fitted on ``paths.train``) on ``paths.test``.
+
+    Writes ``paths.metrics``, ``paths.slices`` and ``paths.plots``.
+    """
     paths = params.paths
     model, test = load_model(paths.model), pd.read_parquet(paths.test)
     pred = predict(model, test, schema)
-    headline = compute(pred, schema)
+    naive = compute(predict(naive_baseline(pd.read_parquet(paths.train), schema), test, schema), schema)
+    result = evaluation.evaluation(compute(pred, schema), NAIVE[schema.target.kind], naive)
     slices = slice_metrics(test, pred, schema)
     tables = plot_tables(pred, schema, params.evaluate)
     for name, table in tables.items():
         with atomic_path(paths.plots / name) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
     write_json(paths.slices, slices)
-    write_json(paths.metrics, headline)
-    return headline
+    evaluation.write(paths.metrics, result)
+    return result

@@ -19,8 +19,9 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
+from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
-from {{ cookiecutter.package_name }}.contracts.io import atomic_path, read_json, write_json
+from {{ cookiecutter.package_name }}.contracts.io import atomic_path, write_json
 from {{ cookiecutter.package_name }}.contracts.metadata import Expected, Golden, Metadata
 from {{ cookiecutter.package_name }}.contracts.onnx import NUMERIC_INPUT
 from {{ cookiecutter.package_name }}.pipeline import lineage
@@ -181,7 +182,7 @@ def metadata(
     schema: Schema,
     samples: list[Golden],
     lineage: dict[str, Any],
-    metrics: dict[str, Any],
+    metrics: evaluation.Scores,
 ) -> Metadata:
     """Everything the server needs to know about the model besides its graph (its test metrics included)."""
     return {
@@ -208,8 +209,8 @@ def metadata(
 def run(params: Params, schema: Schema) -> dict[str, Any]:
     """Convert ``paths.model`` to ``paths.onnx``, with its metadata and its parity on ``paths.test``.
 
-    The metadata (``paths.metadata``) carries the lineage and the test metrics of ``paths.metrics``; the parity figures
-    go to ``paths.parity``.
+    The metadata (``paths.metadata``) carries the lineage and the model's test metrics (``paths.metrics``); the parity
+    figures go to ``paths.parity``.
     """
     paths = params.paths
     model, test = load_model(paths.model), pd.read_parquet(paths.test)
@@ -219,8 +220,9 @@ def run(params: Params, schema: Schema) -> dict[str, Any]:
     sess = session(model_bytes)
     measured = parity(model, sess, test, schema)
     samples = golden(sess, test, schema, params.export.golden_samples)
+    test_metrics = evaluation.read(paths.metrics)["model"]
     with atomic_path(paths.onnx) as tmp:
         tmp.write_bytes(model_bytes)
-    model_metadata.write(paths.metadata, metadata(proto, model, schema, samples, origin, read_json(paths.metrics)))
+    model_metadata.write(paths.metadata, metadata(proto, model, schema, samples, origin, test_metrics))
     write_json(paths.parity, measured)
     return measured

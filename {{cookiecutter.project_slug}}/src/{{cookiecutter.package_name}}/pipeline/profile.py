@@ -23,8 +23,8 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts import profile as contract
-from {{ cookiecutter.package_name }}.contracts.io import read_json
 from {{ cookiecutter.package_name }}.contracts.metadata import Metadata
 from {{ cookiecutter.package_name }}.contracts.metadata import read as read_metadata
 from {{ cookiecutter.package_name }}.contracts.profile import (
@@ -197,7 +197,7 @@ def run(params: Params, schema: Schema) -> Profile:
         schema,
         paths.onnx.read_bytes(),
         read_metadata(paths.metadata),
-        read_json(paths.metrics),
+        evaluation.read(paths.metrics)["model"],
         params.monitor,
     )
     contract.write(paths.reference, profile)

@@ -1,8 +1,8 @@
 """Stage ``report``: one GitHub-flavoured Markdown file a reviewer can decide from.
 
-Order: the gate's verdict, metrics and params against the baseline ref, slices, plots, data lineage, and how to
-reproduce. Plots are Mermaid charts and tables, which GitHub renders itself, so nothing is uploaded to a third-party
-image host unless ``report.images`` is turned on (PNG files for ``cml comment --publish``).
+Order: the gate's verdict, metrics (beside a naive baseline's) and params against the baseline ref, slices, plots,
+data lineage, and how to reproduce. Plots are Mermaid charts and tables, which GitHub renders itself, so nothing is
+uploaded to a third-party image host unless ``report.images`` is turned on (PNG files for ``cml comment --publish``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
 from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, change, table
@@ -50,14 +51,25 @@ def _delta(name: str, new: float | None, old: float | None) -> str:
     return change(delta, (delta > 0) == HIGHER_IS_BETTER.get(name, True))
 
 
-def metrics_section(metrics: dict[str, float], baseline: dict[str, float] | None, ref: str) -> str:
-    """Each metric on the baseline and here, with the change."""
-    base = baseline or {}
+def metrics_section(
+    scores: evaluation.Evaluation, baseline: dict[str, float] | None, ref: str, averaged: str | None = None
+) -> str:
+    """Each metric of the naive baseline, on the baseline ref and here, with the change against the ref.
+
+    ``averaged`` names the classes of a multiclass model, whose ROC AUC and average precision are micro-averaged.
+    """
+    base, naive = baseline or {}, scores["naive_baseline"]
     rows = [
-        [name, base.get(name), value, _delta(name, value, base.get(name))] for name, value in sorted(metrics.items())
+        [name, naive["metrics"].get(name), base.get(name), value, _delta(name, value, base.get(name))]
+        for name, value in sorted(scores["model"].items())
     ]
-    note = "" if baseline else f"\n\n_No committed metrics on `{ref}` yet: this is the first baseline._"
-    return f"### Metrics (test set)\n\n{table(['metric', ref, 'this change', 'change'], rows)}{note}"
+    notes = [f"_Naive baseline: `{naive['estimator']}` fitted on the training split, which ignores the features._"]
+    if averaged:
+        notes.append(f"_`roc_auc` and `average_precision` are micro-averaged over {averaged} (one-vs-rest, pooled)._")
+    if not baseline:
+        notes.append(f"_No committed metrics on `{ref}` yet: this is the first baseline._")
+    head = table(["metric", "naive baseline", ref, "this change", "change"], rows)
+    return "### Metrics (test set)\n\n" + "\n\n".join([head, *notes])
 
 
 def params_section(current: dict[str, Any], baseline: dict[str, Any] | None, ref: str) -> str:
@@ -103,18 +115,26 @@ def _line_chart(title: str, x: str, y: str, lines: list[np.ndarray]) -> str:
     )
 
 
-def curves_section(plots: Path, commit: str | None, ref: str, points: int) -> str:
+CURVES = (("roc.csv", "fpr", "tpr", "ROC"), ("precision_recall.csv", "recall", "precision", "PR"))
+
+
+def curve_title(title: str, binary: bool) -> str:
+    """A curve's title: a multiclass model's curves pool every class's one-vs-rest pairs (micro-average)."""
+    return title if binary else f"{title}, micro-averaged over classes"
+
+
+def curves_section(plots: Path, commit: str | None, ref: str, points: int, binary: bool = True) -> str:
     """ROC and precision-recall curves of this change, over the baseline's where it has them."""
     grid = np.linspace(0, 1, points)
     charts = []
-    for name, x, y, title in (("roc.csv", "fpr", "tpr", "ROC"), ("precision_recall.csv", "recall", "precision", "PR")):
+    for name, x, y, title in CURVES:
         path = plots / name
         here = _curve(path.read_text(), x, y, grid)
         there = _curve(lineage.show_at(commit, path) if commit else None, x, y, grid)
         assert here is not None
         lines = [here] if there is None else [here, there]
         suffix = "" if there is None else f": this change (first line) vs {ref} (second line)"
-        charts.append(_line_chart(f"{title}{suffix}", x, y, lines))
+        charts.append(_line_chart(f"{curve_title(title, binary)}{suffix}", x, y, lines))
     return "\n\n".join(charts)
 
 
@@ -188,10 +208,10 @@ def images(plots: Path, out_dir: Path, schema: Schema) -> list[str]:
 
     lines = []
     if schema.target.kind == "classification":
-        specs = [("roc.csv", "fpr", "tpr"), ("precision_recall.csv", "recall", "precision")]
+        specs = [(name, x, y, curve_title(title, schema.target.binary)) for name, x, y, title in CURVES]
     else:
-        specs = [("predictions.csv", "actual", "predicted")]
-    for name, x, y in specs:
+        specs = [("predictions.csv", "actual", "predicted", "Predicted vs actual")]
+    for name, x, y, title in specs:
         frame = pd.read_csv(plots / name)
         fig, ax = plt.subplots(figsize=(4, 4))
         ax.plot(
@@ -200,6 +220,7 @@ def images(plots: Path, out_dir: Path, schema: Schema) -> list[str]:
             marker="" if schema.target.kind == "classification" else ".",
             linestyle="-" if schema.target.kind == "classification" else "",
         )
+        ax.set_title(title)
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         target = out_dir / name.replace(".csv", ".png")
@@ -208,6 +229,13 @@ def images(plots: Path, out_dir: Path, schema: Schema) -> list[str]:
         plt.close(fig)
         lines.append(f"![{name}]({target.name})")
     return lines
+
+
+def _averaged(schema: Schema) -> str | None:
+    """The classes a multiclass model's ROC AUC and average precision average over, in words; None otherwise."""
+    if schema.target.kind != "classification" or schema.target.binary:
+        return None
+    return f"its {len(schema.target.labels)} classes"
 
 
 def _without_paths(params: Any) -> Any:
@@ -225,13 +253,14 @@ def build(params: Params, schema: Schema, title: str) -> str:
     sections = [
         f"## {title}",
         verdict_section(verdict),
-        metrics_section(read_json(paths.metrics), verdict["baseline"]["metrics"], ref),
+        metrics_section(evaluation.read(paths.metrics), verdict["baseline"]["metrics"], ref, _averaged(schema)),
         params_section(_without_paths(raw_params), _without_paths(base_params), ref),
         slices_section(read_json(paths.slices), params.evaluate.min_slice_size, set(params.gate.max_slice_gap)),
         "### Plots",
     ]
     if schema.target.kind == "classification":
-        sections.append(curves_section(paths.plots, commit, ref, params.evaluate.curve_points))
+        points = params.evaluate.curve_points
+        sections.append(curves_section(paths.plots, commit, ref, points, schema.target.binary))
         classes = model_metadata.read(paths.metadata)["classes"]
         sections.append(confusion_section(paths.plots, classes))
     else:

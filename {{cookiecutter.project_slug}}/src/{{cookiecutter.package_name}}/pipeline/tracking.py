@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts.errors import AnswerIsNo
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
 from {{ cookiecutter.package_name }}.contracts.verdict import Verdict
@@ -133,7 +134,7 @@ def _log_pipeline_run(params: Params, raw_params: dict[str, Any], tags: dict[str
     check_reachable(uri, params.track)
     import mlflow  # after the check: an unreachable server fails before MLflow's seconds-long import
 
-    metrics = read_json(paths.metrics)
+    metrics = evaluation.read(paths.metrics)
     slices = read_json(paths.slices)
     verdict = read_verdict(paths.verdict)
     with http_settings(params.track) as http, terminate_raises():
@@ -169,7 +170,7 @@ def _log_outputs(
     params: Params,
     raw_params: dict[str, Any],
     tags: dict[str, str],
-    metrics: dict[str, Any],
+    metrics: evaluation.Evaluation,
     slices: dict[str, Any],
     verdict: Verdict,
 ) -> str:
@@ -182,7 +183,8 @@ def _log_outputs(
 
     paths = params.paths
     mlflow.log_params({k: v for k, v in flatten(raw_params).items() if not k.startswith("paths.")})
-    mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
+    mlflow.log_metrics(metrics["model"])
+    mlflow.log_metrics({f"naive_baseline.{k}": v for k, v in metrics["naive_baseline"]["metrics"].items()})
     mlflow.log_metrics({f"parity.{k}": v for k, v in read_json(paths.parity).items()})
     mlflow.log_metrics({f"latency.{k}": v for k, v in verdict["latency"].items()})
     mlflow.log_metrics(

@@ -1,8 +1,12 @@
 """Stage ``validate``: the gate. Every limit lives in ``params.yaml`` (section ``gate``).
 
 It writes a machine-readable verdict listing each check with its measured value, its limit and by how much it
-passed or failed. The stage itself always records the verdict; ``{{ cookiecutter.package_name }} gate`` is the
-command that fails (exit 1) when any check failed, so a failed gate still gets its report.
+passed or failed. The limits that fit any data come first: the model must beat a naive baseline (scored by
+``evaluate`` on the same test rows) by a share of the way from the baseline's score to a perfect one; every default
+limit is free of the target's units (R², or an error relative to the naive baseline's).
+
+The stage itself always records the verdict; ``{{ cookiecutter.package_name }} gate`` is the command that fails
+(exit 1) when any check failed, so a failed gate still gets its report.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.contracts import verdict
+from {{ cookiecutter.package_name }}.contracts import evaluation, verdict
 from {{ cookiecutter.package_name }}.contracts.io import read_json
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.contracts.verdict import Check, failures
@@ -49,6 +53,35 @@ def threshold_checks(metrics: dict[str, float], params: GateParams) -> list[Chec
             checks.append(_bounded(f"{name} >= {bound.min:g}", value, bound.min, upper=False, detail="absolute"))
         if bound.max is not None:
             checks.append(_bounded(f"{name} <= {bound.max:g}", value, bound.max, upper=True, detail="absolute"))
+    return checks
+
+
+def best_score(name: str) -> float:
+    """A perfect value of a metric: 1 for the scores (accuracy ... roc_auc, r2), 0 for the errors (rmse, log_loss)."""
+    return 1.0 if HIGHER_IS_BETTER.get(name, True) else 0.0
+
+
+def naive_checks(scores: evaluation.Evaluation, params: GateParams) -> list[Check]:
+    """The model must beat the naive baseline by the share of ``gate.beat_naive`` of the gap to a perfect score.
+
+    For each metric there, the model closes at least that share of the gap between the baseline's value and a perfect
+    one (0.2: an error 20% below the baseline's; accuracy 0.6 -> at least 0.68). A share of the gap, not a fixed
+    amount, so that a limit always exists below a perfect score and does not depend on the target's units.
+    """
+    naive = scores["naive_baseline"]
+    checks = []
+    for name, share in params.beat_naive.items():
+        value = _metric(scores["model"], name, "gate.beat_naive")
+        best = best_score(name)
+        label = f"{name} beats the naive baseline by {share * 100:g}% of its gap to {best:g}"
+        if name not in naive["metrics"]:
+            checks.append(Check(label, "skip", value, None, None, f"the naive baseline has no {name} on this test set"))
+            continue
+        base = naive["metrics"][name]
+        limit = base + share * (best - base)
+        formula = f"{base:.4g} + {share:g} * ({best:g} - {base:.4g})"
+        detail = f"naive baseline {naive['estimator']}: {base:.4g}; limit {formula}"
+        checks.append(_bounded(label, value, limit, upper=not HIGHER_IS_BETTER[name], detail=detail))
     return checks
 
 
@@ -153,12 +186,14 @@ def runtime_checks(
 def run(params: Params, schema: Schema) -> verdict.Verdict:
     """Run every check of ``params.gate`` on the pipeline's outputs and write the verdict to ``paths.verdict``."""
     paths, gate = params.paths, params.gate
-    metrics = read_json(paths.metrics)
+    scores = evaluation.read(paths.metrics)
+    metrics = scores["model"]
     commit = lineage.resolve_ref(gate.baseline_ref)
-    baseline = lineage.json_at(commit, paths.metrics)
+    baseline = evaluation.committed_model_scores(lineage.json_at(commit, paths.metrics))
     runtime, latency = runtime_checks(paths.onnx, pd.read_parquet(paths.test), schema, gate)
     checks = (
-        threshold_checks(metrics, gate)
+        naive_checks(scores, gate)
+        + threshold_checks(metrics, gate)
         + regression_checks(metrics, baseline, gate.baseline_ref, gate)
         + slice_checks(read_json(paths.slices), gate, params.evaluate.min_slice_size)
         + parity_checks(read_json(paths.parity), gate)
