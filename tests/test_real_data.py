@@ -3,10 +3,11 @@
 The data comes from scikit-learn, which every baked project installs (``sklearn/datasets/data``): no download. Each
 dataset is written in a shape real exports have (R's quoted ``write.csv`` with row names and ``NA``; a European
 ``;`` export with a byte-order mark and SQL's ``NULL``; a tab-separated UCI file with ``?``; a pipe-separated pandas
-export with ``NaN``), with an identifier, a date, quoted text holding the separator and line breaks, and labels
-missing. Each test asserts what the bake inferred, the rows ``prepare`` left out for having no label (the data
-profile and the report), the types the served model checks (its metadata), and the default gate's verdict where
-the data allows a model to pass it.
+export with ``NaN``; a spreadsheet's "CSV UTF-8" with every field quoted and CRLF line ends), with identifiers, dates,
+quoted text holding the separator and line breaks, and labels missing. Each dataset's licence is beside it.
+Each test asserts what the bake inferred, the rows ``prepare`` left out for having no label (the data profile and the
+report), the types the served model checks (its metadata), and the default gate's verdict where the data allows a
+model to pass it (a model of shuffled labels must fail it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ DUMP = """
 import json, sys
 from sklearn import datasets
 out = {}
-for name in ("breast_cancer", "wine", "iris"):
+for name in ("breast_cancer", "wine", "iris", "digits"):
     d = getattr(datasets, "load_" + name)()
     out[name] = {"features": list(d.feature_names), "data": d.data.tolist(),
                  "target": [str(d.target_names[t]) for t in d.target]}
@@ -124,6 +125,21 @@ def pandas_pipe_export(data: Dataset, path: Path) -> dict[str, Any]:
     return {"unlabelled": len(unlabelled), "nullable": {"petal width (cm)"}, "ignored": []}
 
 
+def excel_export(data: Dataset, path: Path) -> dict[str, Any]:
+    """Digits as a spreadsheet saves "CSV UTF-8" in a European locale: a byte-order mark, ``;``, every field quoted,
+    CRLF line ends, an ``ID`` column, a scan time, and digits not yet labelled left empty."""
+    rng = random.Random(5)
+    names = ["ID", "scanned_at", *data["features"], "digit"]
+    lines = [";".join(f'"{n}"' for n in names)]
+    unlabelled = set(rng.sample(range(len(data["target"])), 5))
+    for i, (row, label) in enumerate(zip(data["data"], data["target"], strict=True)):
+        scanned = f"2024-03-{1 + i % 28:02d} {8 + i % 10:02d}:{i % 60:02d}:{(i * 7) % 60:02d}"
+        fields = [str(i + 1), scanned, *map(number, row), "" if i in unlabelled else label]
+        lines.append(";".join(f'"{field}"' for field in fields))
+    path.write_text("\ufeff" + "\r\n".join(lines) + "\r\n", encoding="utf-8")
+    return {"unlabelled": len(unlabelled), "nullable": set(), "ignored": ["ID", "scanned_at"]}
+
+
 @dataclass(frozen=True)
 class RealData:
     """One dataset, its licence, how it is written, the answers it is baked with and what the gate must say."""
@@ -181,6 +197,16 @@ REAL_DATA = [
         True,
         shuffled_fails=True,
     ),
+    RealData(
+        "digits-excel-export",
+        "digits",
+        "Optical Recognition of Handwritten Digits, UCI Machine Learning Repository: CC BY 4.0",
+        excel_export,
+        "digit",
+        {},
+        ";",
+        True,
+    ),
 ]
 
 
@@ -219,7 +245,7 @@ def test_real_data_as_it_circulates_runs_end_to_end(
     assert profile["rows"]["train"] + profile["rows"]["test"] == rows - expected["unlabelled"]
     report = (project / "reports" / "report.md").read_text()
     if expected["unlabelled"]:
-        assert f"{expected['unlabelled']} of its {rows} rows have no label" in report
+        assert f"{expected['unlabelled']} of its {rows:,} rows have no label" in report
     metadata = json.loads((project / "models" / "metadata.json").read_text())
     served = {spec["name"]: spec["type"] for spec in metadata["inputs"]}
     assert served == {name: f["type"] for name, f in features.items()}, "the server checks the schema's types"
