@@ -4,14 +4,17 @@ the answers turned off, and initialise git so the repo is ready for its first co
 
 from __future__ import annotations
 
-import csv
 import hashlib
+import importlib
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import yaml  # cookiecutter depends on PyYAML
 
@@ -23,71 +26,168 @@ MAX_CATEGORIES = 200
 SLICE_LEVELS = (2, 12)
 MAX_SLICE_COLUMNS = 2
 POSITIVE_NAMES = ("1", "yes", "true", "y", "positive", "pos")
+TEST_SIZE = 0.2  # params.yaml's data.test_size: a stratified split needs every label in both parts
+MIN_IDENTIFIER_ROWS = 20  # fewer rows than this: a column of distinct values is not called an identifier
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # what pandas.to_numeric (prepare) reads as a number
+BOOLEANS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
+DATE = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\d{4}/\d{1,2}/\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}-[A-Za-z]{3}-\d{2,4}"
+    r"|\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?( ?[AaPp][Mm])?"
+)
+ID_NAME = re.compile(r"(^|[^a-z])id$|^(index|idx|row|rownames|row_?number|unnamed: ?0)$", re.IGNORECASE)
 HEADER = ("# The data contract, inferred from {source} when the project was generated: review it like code.\n"
           "# Ranges are the observed ones; widen them to the valid domain. The prepare stage refuses data that breaks "
-          "it.\n")
+          "it.\n# csv: how the file is read (its separator; the values that mean \"missing\"). ignored: columns that "
+          "are not\n# features, and why. target.missing: drop leaves rows without a label out (counted); refuse "
+          "refuses them.\n")
 
 
-def _number(text: str) -> float | None:
+class Refused(Exception):
+    """The dataset cannot make a project that runs; the message says why."""
+
+
+def table_module() -> ModuleType:
+    """The project's CSV reader (``contracts/table.py``, standard library only), imported from the rendered source."""
+    package = ANSWERS["package_name"]
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[name]  # a module of cookiecutter's environment with the package's name
+    sys.path.insert(0, str(Path("src").resolve()))
     try:
-        return float(text)
-    except ValueError:
+        return importlib.import_module(f"{package}.contracts.table")
+    finally:
+        sys.path.pop(0)
+
+
+def _numbers(values: list[str]) -> list[float] | None:
+    """The values as finite numbers, or None if one is not a number."""
+    if not all(NUMBER.fullmatch(v) for v in values):
         return None
+    numbers = [float(v) for v in values]
+    return numbers if all(math.isfinite(n) for n in numbers) else None
 
 
-def infer_feature(name: str, values: list[str]) -> dict[str, object]:
-    """Type, nullability, range or categories of one column, from its values."""
-    present = [v for v in values if v]
+def infer_feature(name: str, values: list[str | None]) -> tuple[dict[str, object] | None, str, str]:
+    """A column's feature (None if it is left out), its type in words and what happens to it."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None, "empty", "left out: every value is missing"
+    distinct = set(present)
+    unique = len(distinct) == len(values) >= MIN_IDENTIFIER_ROWS
     feature: dict[str, object] = {"name": name}
-    numbers = [_number(v) for v in present]
-    if present and all(n is not None for n in numbers):
-        floats = [float(n) for n in numbers if n is not None]
-        feature["type"] = "integer" if all(n.is_integer() for n in floats) else "number"
-        low, high = min(floats), max(floats)
-        feature["min"] = int(low) if feature["type"] == "integer" else low
-        feature["max"] = int(high) if feature["type"] == "integer" else high
+    numbers = _numbers(present)
+    if numbers is not None:
+        kind = "integer" if all(n.is_integer() for n in numbers) else "number"
+        low, high = min(numbers), max(numbers)
+        named = ID_NAME.search(name) or name.endswith(("Id", "ID"))
+        if kind == "integer" and unique and (named or high - low + 1 == len(values)):
+            return None, kind, "left out: an identifier (a distinct value per row)"
+        feature["type"] = kind
+        feature["min"] = int(low) if kind == "integer" else low
+        feature["max"] = int(high) if kind == "integer" else high
+        what = "feature"
+    elif all(DATE.fullmatch(v) for v in present):
+        return None, "date/time", "left out: a date or time (add its numeric parts, e.g. year or weekday, as columns)"
+    elif unique:
+        return None, "text", "left out: an identifier (a distinct value per row)"
+    elif len(distinct) > MAX_CATEGORIES:
+        return None, "text", f"left out: {len(distinct)} distinct values, more than {MAX_CATEGORIES} categories"
     else:
-        categories = sorted(set(present))
-        if len(categories) > MAX_CATEGORIES:
-            raise SystemExit(f"error: column {name!r} has {len(categories)} distinct text values; the template "
-                             f"handles categories with at most {MAX_CATEGORIES} (drop or encode it first)")
         feature["type"] = "category"
-        feature["categories"] = categories
+        feature["categories"] = sorted(distinct)
+        lowered = {v.lower() for v in distinct}
+        boolean = len(lowered) == len(distinct) == 2 and any(lowered == pair for pair in BOOLEANS)
+        kind = "boolean" if boolean else "category"
+        what = f"feature: one-hot, {len(distinct)} categories"
     if len(present) < len(values):
         feature["nullable"] = True
-    return feature
+    return feature, kind, what
 
 
-def infer_target(name: str, values: list[str], task: str) -> dict[str, object]:
-    """Labels (and the positive one) of a classification target, or the range of a regression target."""
+def infer_target(name: str, values: list[str | None], task: str) -> tuple[dict[str, object], str]:
+    """The target's contract (labels and the positive one, or the range) and what it is, in words."""
+    present = [v for v in values if v is not None]
+    if len(set(present)) < 2:
+        raise Refused(f"target_column {name!r} has fewer than two distinct values")
     if task == "regression":
+        numbers = _numbers(present)
+        if numbers is None:
+            example = next(v for v in present if _numbers([v]) is None)
+            raise Refused(f"target_column {name!r} is not numeric, so it cannot be a regression target "
+                          f"(e.g. {example!r})")
         target: dict[str, object] = {"name": name, "kind": "regression"}
-        if all(float(v) >= 0 for v in values if v):
+        if min(numbers) >= 0:
             target["min"] = 0
-        return target
+        return target, f"target: regression, {min(numbers):g} to {max(numbers):g}"
     counts: dict[str, int] = {}
-    for value in values:
-        if value:
-            counts[value] = counts.get(value, 0) + 1
+    for value in present:
+        counts[value] = counts.get(value, 0) + 1
     labels = sorted(counts)
+    test = math.ceil(len(present) * TEST_SIZE)
+    rare = [label for label in labels if counts[label] < 2]
+    if rare:
+        raise Refused(f"target_column {name!r}: label(s) {', '.join(map(repr, rare[:5]))} have a single row; a "
+                      "stratified split needs at least 2 of each")
+    if test < len(labels) or len(present) - test < len(labels):
+        raise Refused(f"target_column {name!r} has {len(labels)} labels and {len(present)} labelled rows: too few "
+                      "to put every label in both the training and the test split")
     target = {"name": name, "kind": "classification", "labels": labels}
     if len(labels) == 2:
         named = [label for label in labels if label.lower() in POSITIVE_NAMES]
         target["positive"] = named[0] if named else min(labels, key=lambda label: counts[label])
-    return target
+    shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
+    return target, f"target: classification, {len(labels)} labels ({shown})"
 
 
-def infer_schema(path: Path, target: str, task: str) -> dict[str, object]:
-    """A schema for a user's CSV; the prepare stage then holds every later version of the data to it."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    columns = {name: [(row.get(name) or "").strip() for row in rows] for name in rows[0]}
-    features = [infer_feature(name, values) for name, values in columns.items() if name != target]
+def infer_schema(path: Path, target: str, task: str, shown: str = "") -> dict[str, object]:
+    """A schema for a user's CSV (``shown`` by that name), read by the project's own reader; print one line per column
+    saying what becomes of it."""
+    table = table_module()
+    try:
+        data = table.read(path)
+    except table.TableError as exc:
+        raise Refused(f"dataset {ANSWERS['dataset']}: {exc.problem}") from None
+    if target not in data.columns:
+        raise Refused(f"target_column {target!r} is not a column of {ANSWERS['dataset']} "
+                      f"(columns: {', '.join(data.columns)})")
+    if data.rows == 0:
+        raise Refused(f"dataset {ANSWERS['dataset']} has a header but no rows")
+    labelled = [i for i, v in enumerate(data.values[target]) if v is not None]  # the rows prepare keeps
+    target_schema, target_note = infer_target(target, data.values[target], task)
+    lines = [(target, "target", "no", target_note)]
+    unlabelled = data.rows - len(labelled)
+    if unlabelled:
+        lines[0] = (target, "target", "yes", f"{target_note}; {unlabelled} row(s) without a label are left out")
+    features: list[dict[str, object]] = []
+    ignored: list[dict[str, str]] = []
+    for name in data.columns:
+        if name == target:
+            continue
+        column = data.values[name]
+        feature, kind, what = infer_feature(name, [column[i] for i in labelled])
+        nullable = "yes" if any(column[i] is None for i in labelled) else "no"
+        lines.append((name, kind, nullable, what))
+        if feature is None:
+            ignored.append({"name": name, "reason": what.removeprefix("left out: ")})
+        else:
+            features.append(feature)
+    if not features:
+        raise Refused(f"dataset {ANSWERS['dataset']} has no column usable as a feature besides {target!r}")
     sliceable = [f for f in features if f["type"] == "category"
                  and SLICE_LEVELS[0] <= len(f["categories"]) <= SLICE_LEVELS[1]]  # type: ignore[arg-type]
     for feature in sliceable[:MAX_SLICE_COLUMNS]:
         feature["slice"] = True
-    return {"target": infer_target(target, columns[target], task), "features": features}
+    markers = ", ".join(repr(m) for m in table.MISSING)
+    print(f"{shown or path.name}: {data.rows} rows, separated by {table.describe(data.separator)}; missing values: {markers}")
+    width = max(len(name) for name, *_ in lines)
+    print(f"  {'column':<{width}}  {'type':<9}  {'nullable':<8}  what happens to it")
+    for name, kind, nullable, what in lines:
+        print(f"  {name:<{width}}  {kind:<9}  {nullable:<8}  {what}")
+    schema: dict[str, object] = {"target": target_schema, "features": features}
+    if ignored:
+        schema["ignored"] = ignored
+    schema["csv"] = {"separator": data.separator, "missing": list(table.MISSING)}
+    return schema
 
 
 def place_dataset() -> str:
@@ -102,7 +202,7 @@ def place_dataset() -> str:
         # Hooks run inside the new project; a relative path is relative to where cookiecutter was started.
         source_path = (Path(os.environ.get("PWD") or os.getcwd()) / Path(ANSWERS["dataset"]).expanduser()).resolve()
         shutil.copyfile(source_path, RAW)
-        schema = infer_schema(RAW, ANSWERS["target_column"], ANSWERS["task"])
+        schema = infer_schema(RAW, ANSWERS["target_column"], ANSWERS["task"], source_path.name)
         SCHEMA.write_text(HEADER.format(source=source_path.name) + yaml.safe_dump(schema, sort_keys=False))
         source = str(source_path)
     shutil.rmtree(SAMPLES)
@@ -155,7 +255,12 @@ def init_git() -> None:
 
 def main() -> int:
     """Run every step; print what to do next."""
-    source = place_dataset()
+    try:
+        source = place_dataset()
+    except Refused as exc:
+        print("error: the dataset cannot make a project that runs:", file=sys.stderr)
+        print(f"  - {exc}", file=sys.stderr)
+        return 1
     track_with_dvc()
     prune()
     init_git()

@@ -9,7 +9,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.monitoring.retrain import RetrainDataError, append_rows
 from {{ cookiecutter.package_name }}.pipeline.prepare import read_raw, validate
-from {{ cookiecutter.package_name }}.pipeline.schema import Schema
+from {{ cookiecutter.package_name }}.pipeline.schema import Csv, Ignored, Schema
 from {{ cookiecutter.package_name }}.pipeline.synthetic import frame, write_csv
 
 
@@ -44,3 +44,22 @@ def test_a_file_with_other_columns_is_refused_untouched(raw: Path, schema: Schem
     with pytest.raises(RetrainDataError, match="the schema declares"):
         append_rows(raw, frame(schema, 5, seed=3), schema)
     assert raw.read_bytes() == before
+
+
+def test_rows_follow_the_files_separator_columns_and_missing_marker(tmp_path: Path, schema: Schema) -> None:
+    """A raw file as it came (a byte-order mark, ``;``, ``NA`` for missing, an identifier column the schema ignores)
+    grows in its own format, and still reads as valid data."""
+    custom = schema.model_copy(update={"csv": Csv(separator=";", missing=["NA", ""]), "ignored": [Ignored(name="id")]})
+    path = tmp_path / "data.csv"
+    held = frame(custom, 40, seed=0)
+    held.insert(0, "id", [f"row-{i}" for i in range(len(held))])
+    path.write_text("\ufeff" + held.to_csv(index=False, sep=";", na_rep="NA", lineterminator="\n"))
+
+    assert append_rows(path, frame(custom, 10, seed=1), custom) == (10, 0)
+
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == 1 + 50
+    assert all(line.startswith("NA;") for line in lines[-10:]), "the ignored column is missing in the new rows"
+    table = validate(read_raw(path, custom.csv.format()), custom, path)
+    assert len(table) == 50
+    assert list(table.columns) == custom.columns

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import Workspace
 
 from {{ cookiecutter.package_name }}.pipeline import prepare, synthetic
@@ -37,7 +38,7 @@ def test_valid_data_is_split_and_profiled(workspace: Workspace, schema: Schema) 
     for name in schema.numeric:
         assert pd.api.types.is_numeric_dtype(train[name]), name
     profile = workspace.read_json("data_profile")
-    assert profile["rows"] == {"raw": ROWS, "train": len(train), "test": len(test)}
+    assert profile["rows"] == {"raw": ROWS, "unlabelled": 0, "train": len(train), "test": len(test)}
     if schema.target.kind == "classification":
         # stratified: each label keeps its share in the test set, to within one row
         everything = pd.concat([train, test])[schema.target.name].value_counts()
@@ -115,7 +116,7 @@ def bad_target(schema: Schema) -> BadData:
     if schema.target.kind == "classification":
         frame.loc[: bad - 1, target] = "never-seen-label"
         return BadData(_csv(frame), [f"target {target!r}", f"{bad} row(s) have labels not in the schema"])
-    frame.loc[: bad - 1, target] = "n/a"
+    frame.loc[: bad - 1, target] = "unknown"
     return BadData(_csv(frame), [f"target {target!r}", f"{bad} row(s) are not numbers"])
 
 
@@ -215,7 +216,7 @@ def test_bad_data_fails_the_prepare_command_and_writes_nothing(
 
 def test_every_problem_is_reported_at_once(workspace: Workspace, schema: Schema) -> None:
     frame = _base(schema)
-    frame.loc[:1, schema.target.name] = "n/a" if schema.target.kind == "regression" else "never-seen-label"
+    frame.loc[:1, schema.target.name] = "unknown" if schema.target.kind == "regression" else "never-seen-label"
     first = schema.features[0]
     frame.loc[:2, first.name] = "no-such-category" if not first.numeric else "not-a-number"
     workspace.write_raw(_csv(frame))
@@ -226,3 +227,90 @@ def test_every_problem_is_reported_at_once(workspace: Workspace, schema: Schema)
     assert len(caught.value.problems) == 2
     assert any(repr(first.name) in p and "3 row(s)" in p for p in caught.value.problems)
     assert any(repr(schema.target.name) in p and "2 row(s)" in p for p in caught.value.problems)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Data as it circulates: the schema's csv settings, rows without a label, columns the schema ignores
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def edit_schema(ws: Workspace, **changes: object) -> Schema:
+    """Change top-level sections of the workspace's ``data/schema.yaml`` (``target`` is merged, not replaced)."""
+    path = ws.path("schema_")
+    data = yaml.safe_load(path.read_text())
+    for key, value in changes.items():
+        data[key] = data[key] | value if key == "target" and isinstance(value, dict) else value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return ws.schema
+
+
+def test_rows_without_a_label_are_left_out_and_counted(workspace: Workspace, schema: Schema) -> None:
+    frame = _base(schema)
+    unlabelled = [3, 10, 11, 200]
+    frame.loc[unlabelled, schema.target.name] = None
+    workspace.write_raw(frame.to_csv(index=False, na_rep="NA"))
+
+    result = workspace.ok("prepare")
+
+    train, test = prepared(workspace)
+    assert len(train) + len(test) == ROWS - len(unlabelled)
+    assert train[schema.target.name].notna().all()
+    assert test[schema.target.name].notna().all()
+    assert workspace.read_json("data_profile")["rows"] == {
+        "raw": ROWS,
+        "unlabelled": len(unlabelled),
+        "train": len(train),
+        "test": len(test),
+    }
+    assert f"prepared {len(train)} train and {len(test)} test rows" in result.out
+
+
+def test_a_strict_schema_refuses_rows_without_a_label(workspace: Workspace) -> None:
+    schema = edit_schema(workspace, target={"missing": "refuse"})
+    frame = _base(schema)
+    frame.loc[:1, schema.target.name] = None
+    workspace.write_raw(_csv(frame))
+
+    result = workspace.cli("prepare")
+
+    assert result.code == 2
+    assert f"target {schema.target.name!r}: 2 row(s) have no label" in result.err
+    assert not workspace.path("data_profile").exists()
+
+
+def test_the_schemas_separator_markers_and_ignored_columns_are_honoured(workspace: Workspace) -> None:
+    schema = edit_schema(
+        workspace,
+        csv={"separator": ";", "missing": ["-", ""]},
+        ignored=[{"name": "visit_date", "reason": "a date"}, {"name": "row_id", "reason": "an identifier"}],
+    )
+    frame = _base(schema)
+    frame.insert(0, "row_id", range(ROWS))
+    frame["visit_date"] = "2026-11-29"
+    nullable = next((f.name for f in schema.features if f.nullable), None)
+    if nullable is not None:
+        frame.loc[:4, nullable] = None
+    workspace.write_raw("\ufeff" + frame.to_csv(index=False, sep=";", na_rep="-"))
+
+    workspace.ok("prepare")
+
+    train, test = prepared(workspace)
+    assert list(train.columns) == schema.columns, "ignored columns are dropped"
+    if nullable is not None:
+        assert pd.concat([train, test])[nullable].isna().sum() >= 5, "'-' is this schema's missing-value marker"
+
+
+def test_a_decimal_comma_is_refused_with_a_hint(workspace: Workspace, schema: Schema) -> None:
+    if not [f for f in schema.features if f.type == "number"]:
+        pytest.skip("the schema has no number feature")
+    column = next(f.name for f in schema.features if f.type == "number")
+    edit_schema(workspace, csv={"separator": ";"})
+    frame = _base(schema)
+    frame[column] = [f"{v:.2f}".replace(".", ",") for v in pd.to_numeric(frame[column]).fillna(1.0)]
+    workspace.write_raw(frame.to_csv(index=False, sep=";"))
+
+    result = workspace.cli("prepare")
+
+    assert result.code == 2
+    assert f"column {column!r} holds numbers written with a decimal comma" in result.err
+    assert "decimal point" in result.err

@@ -194,6 +194,19 @@ def test_slices_and_lineage_are_reported(reviewed: tuple[Workspace, dict[str, fl
     assert ws.read_json("run")["run_id"] in lineage
 
 
+def test_rows_without_a_label_are_reported(reviewed: tuple[Workspace, dict[str, float]]) -> None:
+    ws, _ = reviewed
+    profile = ws.read_json("data_profile")
+    profile["rows"] = {**profile["rows"], "raw": profile["rows"]["raw"] + 12, "unlabelled": 12}
+    ws.path("data_profile").write_text(json.dumps(profile))
+    ws.ok("report")
+
+    lineage = section(ws.path("report").read_text(), "### Data lineage")
+    raw = profile["rows"]["raw"]
+    assert f"12 of its {raw:,} rows have no label: they are left out of training and evaluation" in lineage
+    assert [row[-1] for row in table_rows(lineage) if row[0] == "rows: unlabelled"] == ["12"]
+
+
 def test_images_are_written_and_linked_relatively_when_enabled(reviewed: tuple[Workspace, dict[str, float]]) -> None:
     ws, _ = reviewed
     ws.set_params({"report.images": True})

@@ -1,17 +1,18 @@
 """Ground-truth labels: CSV files joined to the logged predictions on ``(request_id, index)``.
 
-Each file has the columns ``request_id``, optionally ``index`` (0 when absent) and the schema's target; a row with an
-empty target is not labelled yet. Labels may cover a subset of the predictions.
+Each file has the columns ``request_id``, optionally ``index`` (0 when absent) and the schema's target; a row whose
+target is missing is not labelled yet. Files are read by the project's CSV reader (``contracts.table``) with the
+schema's separator and missing-value markers. Labels may cover a subset of the predictions.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.contracts.table import TableError, read
 from {{ cookiecutter.package_name }}.monitoring.errors import MonitorError
 from {{ cookiecutter.package_name }}.monitoring.series import EXAMPLES
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
@@ -63,31 +64,29 @@ def read_labels(directory: Path | None, schema: Schema) -> Labels:
     parse = _label_parser(schema)
     for path in sorted(p for p in directory.rglob("*.csv") if p.is_file()):
         labels.files += 1
-        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-            reader = csv.DictReader(handle)
+        if path.stat().st_size == 0:
+            continue  # an empty file
+        try:
+            table = read(path, schema.csv.separator, schema.csv.missing)
+        except TableError as exc:
+            raise MonitorError(f"{path} is not a readable CSV file: {exc.problem}") from None
+        if "request_id" not in table.columns or target not in table.columns:
+            raise MonitorError(
+                f"{path}: a label file needs the columns request_id and {target} (and optionally index); "
+                f"it has {', '.join(table.columns)}"
+            )
+        ids, truths = table.values["request_id"], table.values[target]
+        indexes: list[str | None] = table.values.get("index") or [None] * table.rows
+        for row, (request_id, index, truth) in enumerate(zip(ids, indexes, truths, strict=True)):
+            if truth is None:
+                continue  # not labelled yet
+            labels.rows += 1
             try:
-                columns = reader.fieldnames or []
-                if not columns:
-                    continue  # an empty file
-                if "request_id" not in columns or target not in columns:
-                    raise MonitorError(
-                        f"{path}: a label file needs the columns request_id and {target} (and optionally index); "
-                        f"it has {', '.join(columns)}"
-                    )
-                for number, row in enumerate(reader, start=2):
-                    if not row.get(target):
-                        continue  # not labelled yet
-                    labels.rows += 1
-                    try:
-                        request_id = row["request_id"]
-                        if not request_id:
-                            raise ValueError("no request_id")
-                        index = int(row.get("index") or 0)
-                        labels.values[(request_id, index)] = parse(row[target])
-                    except (ValueError, TypeError) as exc:
-                        labels.invalid += 1
-                        if len(labels.examples) < EXAMPLES:
-                            labels.examples.append(f"{path.name}:{number}: {exc}")
-            except csv.Error as exc:
-                raise MonitorError(f"{path} is not a readable CSV file: {exc}") from None
+                if request_id is None:
+                    raise ValueError("no request_id")
+                labels.values[(request_id, int(index or 0))] = parse(truth)
+            except ValueError as exc:
+                labels.invalid += 1
+                if len(labels.examples) < EXAMPLES:
+                    labels.examples.append(f"{path.name}: row {row + 1}: {exc}")
     return labels

@@ -1,7 +1,9 @@
 """Stage ``prepare``: check the raw data against the contract, then split it deterministically.
 
-Every problem is collected before anything is written, and the error names each column and how many rows break
-it. Outputs are written only when the whole table passes.
+The raw CSV is read by the project's one reader (``contracts.table``) with the schema's separator and missing-value
+markers. Rows without a label are left out and counted (the schema's ``target.missing: drop``), or refused
+(``refuse``); columns the schema ignores are dropped. Every problem is collected before anything is written, and the
+error names each column and how many rows break it. Outputs are written only when the whole table passes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sklearn.model_selection import train_test_split
 from {{ cookiecutter.package_name }}.contracts import rules
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path, md5, write_json
 from {{ cookiecutter.package_name }}.contracts.rules import Problem, Rule
+from {{ cookiecutter.package_name }}.contracts.table import Format, TableError, read
 from {{ cookiecutter.package_name }}.pipeline.config import DataParams, Params
 from {{ cookiecutter.package_name }}.pipeline.schema import DataContractError, Feature, Schema
 
@@ -35,16 +38,19 @@ def _examples(values: pd.Series) -> str:
     return f" (e.g. {shown})"
 
 
-def read_raw(path: Path) -> pd.DataFrame:
-    """Read a CSV as text, so that type problems are found by validation rather than guessed away."""
+def read_raw(path: Path, fmt: Format | None = None) -> pd.DataFrame:
+    """Read a CSV as text (``None`` where missing), so that type problems are found by validation, not guessed away.
+
+    ``fmt`` is the schema's ``csv:`` (``Schema.csv.format()``); without it, a comma and the default markers.
+    """
+    fmt = fmt or Format()
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        table = read(path, fmt.separator, fmt.missing)
     except FileNotFoundError:
         raise DataContractError(path, ["the file does not exist (run `dvc pull`?)"]) from None
-    except pd.errors.EmptyDataError:
-        raise DataContractError(path, ["the file is empty: no header and no rows"]) from None
-    except pd.errors.ParserError as exc:
-        raise DataContractError(path, [f"the file is not valid CSV: {exc}"]) from None
+    except TableError as exc:
+        raise DataContractError(path, [exc.problem]) from None
+    return pd.DataFrame(table.values, columns=table.columns, dtype=object)
 
 
 def _check_numeric(rule: Rule, text: pd.Series) -> tuple[pd.Series, list[str]]:
@@ -103,7 +109,12 @@ def _check_feature(feature: Feature, text: pd.Series) -> tuple[pd.Series, list[s
 def _check_target(schema: Schema, text: pd.Series) -> tuple[pd.Series, list[str]]:
     target = schema.target
     nulls = text.isna()
-    problems = [f"target {target.name!r}: {int(nulls.sum())} row(s) have no label"] if nulls.any() else []
+    problems = []
+    if nulls.any():
+        problems.append(
+            f"target {target.name!r}: {int(nulls.sum())} row(s) have no label (the schema's target.missing is "
+            "refuse; drop leaves such rows out)"
+        )
     if target.kind == "regression":
         values, found = _check_numeric(Rule(target.name, "number", min=target.min, max=target.max), text)
         return values, problems + [f"target {p.removeprefix('column ')}" for p in found]
@@ -115,10 +126,21 @@ def _check_target(schema: Schema, text: pd.Series) -> tuple[pd.Series, list[str]
     return text, problems
 
 
+def labelled(raw: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """``raw`` without the rows that have no label, if the schema says to drop them (``target.missing: drop``)."""
+    name = schema.target.name
+    if schema.target.missing == "refuse" or name not in raw.columns:
+        return raw
+    return raw[raw[name].notna()].reset_index(drop=True)
+
+
 def validate(raw: pd.DataFrame, schema: Schema, source: Path) -> pd.DataFrame:
-    """Check ``raw`` (all text) against ``schema``; return it typed, or raise with every problem found."""
+    """Check ``raw`` (text, ``None`` where missing) against ``schema``; return it typed, or raise with every problem.
+
+    Ignored columns are dropped, and rows without a label too unless the schema refuses them (``labelled``).
+    """
     missing = [c for c in schema.columns if c not in raw.columns]
-    extra = [c for c in raw.columns if c not in schema.columns]
+    extra = [c for c in raw.columns if c not in schema.columns and c not in schema.ignored_columns]
     problems = []
     if missing:
         problems.append(f"missing column(s): {', '.join(map(repr, missing))}")
@@ -128,6 +150,9 @@ def validate(raw: pd.DataFrame, schema: Schema, source: Path) -> pd.DataFrame:
         raise DataContractError(source, problems)
     if raw.empty:
         raise DataContractError(source, ["the file has a header but no rows"])
+    raw = labelled(raw, schema)
+    if raw.empty:
+        raise DataContractError(source, [f"target {schema.target.name!r}: no row has a label"])
     typed: dict[str, Any] = {}
     for feature in schema.features:
         typed[feature.name], found = _check_feature(feature, raw[feature.name])
@@ -158,11 +183,15 @@ def split(frame: pd.DataFrame, schema: Schema, params: DataParams) -> Split:
     return Split(train.reset_index(drop=True), test.reset_index(drop=True))
 
 
-def profile(frame: pd.DataFrame, splits: Split, schema: Schema, raw: Path) -> dict[str, Any]:
-    """A small, committed summary of the data, so the report can show what changed against the baseline."""
+def profile(frame: pd.DataFrame, splits: Split, schema: Schema, raw: Path, rows: int | None = None) -> dict[str, Any]:
+    """A small, committed summary of the data, so the report can show what changed against the baseline.
+
+    ``rows`` is the raw file's count of rows; the ones ``frame`` does not hold had no label (``unlabelled``).
+    """
+    rows = len(frame) if rows is None else rows
     summary: dict[str, Any] = {
         "raw_md5": md5(raw),
-        "rows": {"raw": len(frame), "train": len(splits.train), "test": len(splits.test)},
+        "rows": {"raw": rows, "unlabelled": rows - len(frame), "train": len(splits.train), "test": len(splits.test)},
         "nulls": {c: int(n) for c, n in frame.isna().sum().items() if n},
     }
     if schema.target.kind == "classification":
@@ -182,10 +211,11 @@ def profile(frame: pd.DataFrame, splits: Split, schema: Schema, raw: Path) -> di
 def run(params: Params, schema: Schema) -> Split:
     """Validate ``paths.raw``, split it, write ``paths.train``, ``paths.test``, ``paths.data_profile`` (all or none)."""
     paths = params.paths
-    frame = validate(read_raw(paths.raw), schema, paths.raw)
+    raw = read_raw(paths.raw, schema.csv.format())
+    frame = validate(raw, schema, paths.raw)
     splits = split(frame, schema, params.data)
     with atomic_path(paths.train) as train_tmp, atomic_path(paths.test) as test_tmp:
         splits.train.to_parquet(train_tmp, index=False)
         splits.test.to_parquet(test_tmp, index=False)
-    write_json(paths.data_profile, profile(frame, splits, schema, paths.raw))
+    write_json(paths.data_profile, profile(frame, splits, schema, paths.raw, len(raw)))
     return splits

@@ -192,6 +192,12 @@ def lineage_section(
             f"{run['tracking_uri']}`)"
         )
     )
+    unlabelled = int(profile["rows"].get("unlabelled") or 0)
+    if unlabelled:
+        changed += (
+            f". {unlabelled:,} of its {profile['rows']['raw']:,} rows have no label: they are left out of training and "
+            "evaluation (the schema's `target.missing: drop`)"
+        )
     return (
         f"### Data lineage\n\nRaw data: {changed}.\n\n{table(['', ref, 'this change'], rows)}\n\n"
         f"- Code: commit `{commit or 'uncommitted'}`\n- {link}\n"

@@ -9,13 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 from {{ cookiecutter.package_name }}.contracts.rules import FeatureSpec, FeatureType, Rule
+from {{ cookiecutter.package_name }}.contracts.table import MISSING, Format, Separator
 from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, describe, read_yaml
 
 Task = Literal["classification", "regression"]
+Unlabelled = Literal["drop", "refuse"]
 
 
 class DataContractError(ProjectError, ValueError):
@@ -89,6 +91,8 @@ class Target(_Strict):
     positive: str | None = None
     min: float | None = None
     max: float | None = None
+    missing: Unlabelled = "drop"
+    """Rows without a label: left out of training and evaluation and counted (``drop``), or refused (``refuse``)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Target:
@@ -111,15 +115,35 @@ class Target(_Strict):
         return self.kind == "classification" and len(self.labels) == 2
 
 
+class Csv(_Strict):
+    """How the raw CSV is written (``contracts.table``): its separator and the values that mean "missing"."""
+
+    separator: Separator = ","
+    missing: list[str] = Field(default_factory=lambda: list(MISSING), min_length=1)
+
+    def format(self) -> Format:
+        """The reader's and writers' settings."""
+        return Format(self.separator, tuple(self.missing))
+
+
+class Ignored(_Strict):
+    """A column of the raw data that is not a feature (an identifier, a date, free text), and why."""
+
+    name: str
+    reason: str = ""
+
+
 class Schema(_Strict):
     """The whole contract."""
 
+    csv: Csv = Csv()
     target: Target
     features: list[Feature]
+    ignored: list[Ignored] = []
 
     @model_validator(mode="after")
     def _unique(self) -> Schema:
-        names = [f.name for f in self.features] + [self.target.name]
+        names = [f.name for f in self.features] + [self.target.name] + [i.name for i in self.ignored]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"columns declared more than once: {', '.join(duplicates)}")
@@ -131,6 +155,11 @@ class Schema(_Strict):
     def columns(self) -> list[str]:
         """Every declared column, features first, target last."""
         return [f.name for f in self.features] + [self.target.name]
+
+    @property
+    def ignored_columns(self) -> list[str]:
+        """Columns the raw data may hold that the model does not use."""
+        return [i.name for i in self.ignored]
 
     @property
     def numeric(self) -> list[str]:

@@ -63,9 +63,11 @@ def frame(schema: Schema, rows: int, seed: int = 0) -> pd.DataFrame:
 
 
 def write_csv(schema: Schema, rows: int, seed: int, path: Path) -> None:
-    """Write :func:`frame` as a raw CSV."""
+    """Write :func:`frame` as a raw CSV, with the schema's separator and missing-value marker (``contracts.table``)."""
+    fmt = schema.csv.format()
     with atomic_path(path) as tmp:
-        frame(schema, rows, seed).to_csv(tmp, index=False)
+        table = frame(schema, rows, seed)
+        table.to_csv(tmp, index=False, sep=fmt.separator, na_rep=fmt.null_text, lineterminator="\n")
 
 
 def log_lines(
