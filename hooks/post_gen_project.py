@@ -28,6 +28,7 @@ MAX_SLICE_COLUMNS = 2
 POSITIVE_NAMES = ("1", "yes", "true", "y", "positive", "pos")
 TEST_SIZE = 0.2  # params.yaml's data.test_size: a stratified split needs every label in both parts
 MIN_IDENTIFIER_ROWS = 20  # fewer rows than this: a column of distinct values is not called an identifier
+MOSTLY_DISTINCT = 0.5  # a text column with more distinct values than this share of its rows names things, not kinds
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # what pandas.to_numeric (prepare) reads as a number
 BOOLEANS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 DATE = re.compile(
@@ -74,6 +75,8 @@ def infer_feature(name: str, values: list[str | None]) -> tuple[dict[str, object
         return None, "empty", "left out: every value is missing"
     distinct = set(present)
     unique = len(distinct) == len(values) >= MIN_IDENTIFIER_ROWS
+    if len(distinct) == 1 and len(present) == len(values) >= MIN_IDENTIFIER_ROWS:
+        return None, "constant", f"left out: the same value ({next(iter(distinct))!r}) in every row"
     feature: dict[str, object] = {"name": name}
     numbers = _numbers(present)
     if numbers is not None:
@@ -92,13 +95,16 @@ def infer_feature(name: str, values: list[str | None]) -> tuple[dict[str, object
         return None, "text", "left out: an identifier (a distinct value per row)"
     elif len(distinct) > MAX_CATEGORIES:
         return None, "text", f"left out: {len(distinct)} distinct values, more than {MAX_CATEGORIES} categories"
+    elif len(present) >= MIN_IDENTIFIER_ROWS and len(distinct) > len(present) * MOSTLY_DISTINCT:
+        return None, "text", (f"left out: {len(distinct)} distinct values in {len(present)} rows, an identifier "
+                              "rather than a category")
     else:
         feature["type"] = "category"
         feature["categories"] = sorted(distinct)
         lowered = {v.lower() for v in distinct}
         boolean = len(lowered) == len(distinct) == 2 and any(lowered == pair for pair in BOOLEANS)
         kind = "boolean" if boolean else "category"
-        what = f"feature: one-hot, {len(distinct)} categories"
+        what = f"feature: one-hot, {len(distinct)} categor{'y' if len(distinct) == 1 else 'ies'}"
     if len(present) < len(values):
         feature["nullable"] = True
     return feature, kind, what

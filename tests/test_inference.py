@@ -105,6 +105,28 @@ def test_a_numeric_row_number_is_an_identifier_but_a_measure_is_not(tmp_path: Pa
     assert [c["name"] for c in schema["ignored"]] == ["rownames"]
 
 
+def test_constant_and_name_like_columns_are_left_out_but_a_constant_with_gaps_is_kept(tmp_path: Path) -> None:
+    """A column with one value says nothing; a text column of mostly distinct values names things (one-hot of
+    hundreds of names would swamp the model); a single value beside missing ones still tells rows apart."""
+    rng = random.Random(3)
+    lines = ["region,bird,flag,grade,size"]
+    for i in range(100):
+        bird = f"N{i % 60}A{i % 2}"  # 60 distinct of 100 rows: repeats, yet mostly distinct
+        lines.append(f"Anvers,{bird},{'yes' if i % 3 else 'NA'},{rng.choice(['a', 'b'])},{rng.random():.3f}")
+    source = tmp_path / "inputs" / "birds.csv"
+    source.parent.mkdir(parents=True)
+    source.write_text("\n".join(lines) + "\n")
+    project = bake_into(tmp_path / "out", dataset=str(source), target_column="grade")
+    schema = yaml.safe_load((project / "data" / "schema.yaml").read_text())
+    assert [f["name"] for f in schema["features"]] == ["flag", "size"]
+    assert schema["features"][0] == {"name": "flag", "type": "category", "categories": ["yes"], "nullable": True}
+    reasons = {c["name"]: c["reason"] for c in schema["ignored"]}
+    assert reasons == {
+        "region": "the same value ('Anvers') in every row",
+        "bird": "60 distinct values in 100 rows, an identifier rather than a category",
+    }
+
+
 @pytest.mark.parametrize(
     ("text", "answers", "phrase"),
     [
