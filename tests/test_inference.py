@@ -91,16 +91,22 @@ def test_a_csv_as_it_circulates_gets_a_schema_and_a_line_per_column(
     assert lines["visits"].split()[1:3] == ["integer", "no"]
 
 
+def bake_lines(tmp_path: Path, name: str, lines: list[str], **answers: str) -> dict[str, Any]:
+    """Bake a project from a CSV of these lines and return the schema the bake inferred."""
+    source = tmp_path / "inputs" / name
+    source.parent.mkdir(parents=True)
+    source.write_text("\n".join(lines) + "\n")
+    project = bake_into(tmp_path / "out", dataset=str(source), **answers)
+    schema: dict[str, Any] = yaml.safe_load((project / "data" / "schema.yaml").read_text())
+    return schema
+
+
 def test_a_numeric_row_number_is_an_identifier_but_a_measure_is_not(tmp_path: Path) -> None:
     rng = random.Random(2)
     lines = ["rownames,income,grade"]
     for i in range(100):
         lines.append(f"{i + 1},{1000 + 7 * i + rng.randint(0, 6)},{rng.choice(['a', 'b'])}")
-    source = tmp_path / "inputs" / "r.csv"
-    source.parent.mkdir(parents=True)
-    source.write_text("\n".join(lines) + "\n")
-    project = bake_into(tmp_path / "out", dataset=str(source), target_column="grade")
-    schema = yaml.safe_load((project / "data" / "schema.yaml").read_text())
+    schema = bake_lines(tmp_path, "r.csv", lines, target_column="grade")
     assert [f["name"] for f in schema["features"]] == ["income"]
     assert [c["name"] for c in schema["ignored"]] == ["rownames"]
 
@@ -113,11 +119,7 @@ def test_constant_and_name_like_columns_are_left_out_but_a_constant_with_gaps_is
     for i in range(100):
         bird = f"N{i % 60}A{i % 2}"  # 60 distinct of 100 rows: repeats, yet mostly distinct
         lines.append(f"Anvers,{bird},{'yes' if i % 3 else 'NA'},{rng.choice(['a', 'b'])},{rng.random():.3f}")
-    source = tmp_path / "inputs" / "birds.csv"
-    source.parent.mkdir(parents=True)
-    source.write_text("\n".join(lines) + "\n")
-    project = bake_into(tmp_path / "out", dataset=str(source), target_column="grade")
-    schema = yaml.safe_load((project / "data" / "schema.yaml").read_text())
+    schema = bake_lines(tmp_path, "birds.csv", lines, target_column="grade")
     assert [f["name"] for f in schema["features"]] == ["flag", "size"]
     assert schema["features"][0] == {"name": "flag", "type": "category", "categories": ["yes"], "nullable": True}
     reasons = {c["name"]: c["reason"] for c in schema["ignored"]}
