@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PIPELINE_ROWS, Workspace, commit_all, require_impossible, write_fake_run
+from conftest import PIPELINE_ROWS, Workspace, commit_all, git, require_impossible, write_fake_run
 
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.pipeline import synthetic
@@ -121,10 +121,21 @@ def test_charts_are_mermaid_and_no_image_is_linked(
     charts = re.findall(r"```mermaid\n(.*?)```", text, re.DOTALL)
     assert len(charts) >= 2
     for chart in charts:
-        assert chart.startswith("xychart-beta\n")
-        assert re.search(r"^\s+(line|bar) \[", chart, re.MULTILINE)
+        # Colours set explicitly, in the order of the series (Mermaid's default draws a second line near-white), and
+        # named in the title, since a Mermaid chart has no legend.
+        directive, kind, *body = chart.splitlines()
+        palette = re.fullmatch(r"%%\{init: (.*)\}%%", directive)
+        assert palette, directive
+        colours = json.loads(palette.group(1))["themeVariables"]["xyChart"]["plotColorPalette"].split(", ")
+        series = [line for line in body if re.match(r"\s+(line|bar) \[", line)]
+        assert kind == "xychart-beta"
+        assert series
+        assert len(colours) >= len(series)
+        assert all(re.fullmatch(r"#[0-9A-F]{6}", c) for c in colours)
+        assert len(set(colours)) == len(colours)
     if schema.target.kind == "classification":
-        assert f"vs {ws.params.gate.baseline_ref} (second line)" in text  # the baseline's curve is drawn too
+        ref = ws.params.gate.baseline_ref
+        assert f"this change (blue) vs {ref} (orange)" in text  # the baseline's curve is drawn too, in its colour
         assert "**Confusion matrix**" in text
     assert REMOTE_IMAGE.search(text) is None
     assert IMAGE.search(text) is None
@@ -192,6 +203,82 @@ def test_slices_and_lineage_are_reported(reviewed: tuple[Workspace, dict[str, fl
     lineage = section(text, "### Data lineage")
     assert ws.read_json("data_profile")["raw_md5"] in lineage
     assert ws.read_json("run")["run_id"] in lineage
+
+
+def test_a_slice_that_fell_against_the_baseline_is_marked(reviewed: tuple[Workspace, dict[str, float]]) -> None:
+    """The baseline commit holds the same slices; this change makes one slice worse by more than the gate allows."""
+    ws, _ = reviewed
+    slices = ws.read_json("slices")
+    allowed = ws.params.gate.max_regression
+    groups = next(iter(slices.values()))
+    category, group = next(iter(groups.items()))
+    name = next(n for n in sorted(allowed) if isinstance(group.get(n), float))
+    old = group[name]
+    group[name] = old - 3 * allowed[name] if HIGHER_IS_BETTER[name] else old + 3 * allowed[name]
+    ws.path("slices").write_text(json.dumps(slices))
+    ws.ok("report")
+
+    text = section(ws.path("report").read_text(), "### Slices")
+    ref = ws.params.gate.baseline_ref
+    assert f"Each value is followed by its change against `{ref}`." in text
+    marked = [line for line in text.splitlines() if "fell by more than" in line]
+    assert len(marked) == 1, text
+    assert marked[0].startswith(f"| {category} |")
+    assert f"{group[name]:.4g} ({group[name] - old:+.4g} 🔴) ❌ **fell by more than {allowed[name]:g}**" in marked[0]
+    unchanged = [line for line in text.splitlines() if line.startswith("| ") and "(0)" in line]
+    assert unchanged, "the other slices show no change"
+
+
+def test_the_confusion_matrix_shows_the_change_against_the_baseline(
+    reviewed: tuple[Workspace, dict[str, float]], schema: Schema
+) -> None:
+    if schema.target.kind != "classification":
+        pytest.skip("a regression model has no confusion matrix")
+    ws, _ = reviewed
+    confusion = ws.path("plots") / "confusion.csv"
+    lines = confusion.read_text().splitlines()
+    header = lines[0].split(",")
+    actual, predicted = header.index("actual"), header.index("predicted")
+    first = lines[1].split(",")
+    wrong = next(str(label) for label in schema.target.labels if str(label) != first[predicted])
+    before = (first[actual], first[predicted])
+    first[predicted] = wrong
+    confusion.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    ws.ok("report")
+
+    text = ws.path("report").read_text()
+    start = text.index("**Confusion matrix**")
+    matrix = text[start : text.index("\n\n###", start)]
+    ref = ws.params.gate.baseline_ref
+    assert f"each count is followed by its change against `{ref}`" in matrix
+    columns = [
+        c.strip() for c in next(line for line in matrix.splitlines() if line.startswith("|")).strip("|").split("|")
+    ]
+    rows = {row[0].strip("*"): dict(zip(columns[1:], row[1:], strict=True)) for row in table_rows(matrix)}
+    assert rows[before[0]][before[1]].endswith("(-1)"), matrix
+    assert rows[before[0]][wrong].endswith("(+1)"), matrix
+    assert sum(cell.endswith(")") for row in rows.values() for cell in row.values()) == 2, matrix
+
+
+def test_uncommitted_code_or_settings_are_flagged_but_the_pipeline_s_own_outputs_are_not(
+    reviewed: tuple[Workspace, dict[str, float]],
+) -> None:
+    ws, _ = reviewed
+    commit_all(ws.root, "this change")
+    flag = "**with uncommitted changes**"
+
+    ws.ok("report")  # rewrites the report, a tracked output, as every run does
+    assert flag not in ws.path("report").read_text()
+    ws.ok("validate")
+    ws.path("metrics").write_text(ws.path("metrics").read_text() + "\n")  # outputs changed by a run: not the code
+    ws.ok("report")
+    assert flag not in ws.path("report").read_text()
+
+    ws.set_params({"data.test_size": 0.3})
+    ws.ok("report")
+    lineage = section(ws.path("report").read_text(), "### Data lineage")
+    head = git(ws.root, "rev-parse", "HEAD")
+    assert f"- Code: commit `{head}` ⚠️ {flag}: the code or settings that ran are not that commit's" in lineage
 
 
 def test_rows_without_a_label_are_reported(reviewed: tuple[Workspace, dict[str, float]]) -> None:

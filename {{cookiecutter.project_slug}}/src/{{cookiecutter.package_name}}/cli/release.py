@@ -1,4 +1,4 @@
-"""The release commands: promote and roll back an environment, its history, and the probe that decides a rollback."""
+"""The release commands: promotion, rollback, history, the registry alias that follows them, and the probe."""
 
 from __future__ import annotations
 
@@ -51,6 +51,23 @@ def history(args: argparse.Namespace) -> int:
         print(json.dumps(promote.history_records(deployments), indent=2))
     else:
         print(promote.history_table(args.env, deployments))
+    return DONE
+
+
+@command("follow-registry", ENV, arg("--json", action="store_true", help="print what was done as JSON"))
+def follow_registry(args: argparse.Namespace) -> int:
+    """Move the environment's registry alias (prod: @champion) to the model version its overlay runs."""
+    from dataclasses import asdict
+
+    from {{ cookiecutter.package_name }}.cli.registry import print_json, settings
+    from {{ cookiecutter.package_name }}.release import registry
+
+    params, _ = settings()
+    move = registry.follow(args.env, params)
+    if args.json:
+        print_json({**asdict(move), "message": move.message})
+    else:
+        print(move.message)
     return DONE
 
 

@@ -6,11 +6,12 @@ something else.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package_name }}.contracts.errors import ProjectError
 
@@ -50,6 +51,10 @@ class Paths(_Strict):
     monitor: Path
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=True)
+
+    def outputs(self) -> list[Path]:
+        """What the pipeline and the monitor write: every path here but their inputs, the raw data and the schema."""
+        return [path for name, path in self if name not in ("raw", "schema_")]
 
 
 class DataParams(_Strict):
@@ -120,12 +125,31 @@ class GateParams(_Strict):
     max_model_mb: float = Field(gt=0)
 
 
+def _not_reserved(alias: str) -> str:
+    if alias == "latest" or re.fullmatch(r"v[0-9]+", alias):
+        raise ValueError(f"{alias!r} is one of MLflow's own aliases (latest, v<number>)")
+    return alias
+
+
+# MLflow's alias names; `latest` and `v<digits>` are its own and refused by the server.
+Alias = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$"), AfterValidator(_not_reserved)]
+
+
+class Aliases(_Strict):
+    """The registry alias of each environment: it names the model version that environment runs (release.registry)."""
+
+    dev: Alias
+    staging: Alias
+    prod: Alias
+
+
 class MlflowParams(_Strict):
     """Where runs are recorded and models registered."""
 
     tracking_uri: str
     experiment: str
     registered_model: str
+    aliases: Aliases = Aliases(dev="dev", staging="staging", prod="champion")
 
 
 class TrackParams(_Strict):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,13 @@ def git_commit() -> str | None:
     return git_or_none("rev-parse", "HEAD")
 
 
-def git_dirty() -> bool:
-    """Whether tracked files differ from the checked-out commit."""
-    return bool(git_or_none("status", "--porcelain", "--untracked-files=no"))
+def git_dirty(outputs: Iterable[Path] = ()) -> bool:
+    """Whether tracked files differ from the checked-out commit, ``dvc.lock`` and the pipeline's ``outputs`` aside.
+
+    A pipeline run rewrites those itself, so only a change to the code, settings or data pointers counts.
+    """
+    excluded = [f":(exclude){path.as_posix()}" for path in (Path("dvc.lock"), *outputs)]
+    return bool(git_or_none("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded))
 
 
 def resolve_ref(ref: str) -> str | None:

@@ -8,6 +8,7 @@ uploaded to a third-party image host unless ``report.images`` is turned on (PNG 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import yaml
 from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
-from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, change, table
+from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, WARNING, cell, change, table
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.contracts.verdict import Verdict
 from {{ cookiecutter.package_name }}.contracts.verdict import read as read_verdict
@@ -83,14 +84,50 @@ def params_section(current: dict[str, Any], baseline: dict[str, Any] | None, ref
     return f"### Parameters changed\n\n{table(['parameter', ref, 'this change'], changed)}"
 
 
-def slices_section(slices: dict[str, dict[str, dict[str, Any]]], min_size: int, gated: set[str]) -> str:
-    """Per-slice metrics, so a gain on average cannot hide a loss for a group."""
+Slices = dict[str, dict[str, dict[str, Any]]]
+
+
+def _slice_cell(name: str, value: Any, old: Any, allowed: float | None) -> str:
+    """A slice's metric beside the baseline's: ``0.81 (+0.02 🟢)``; a worsening beyond ``allowed`` is marked."""
+    if not isinstance(value, int | float):
+        return cell(value)
+    if not isinstance(old, int | float):
+        return cell(float(value))
+    worsening = (old - value) if HIGHER_IS_BETTER.get(name, True) else (value - old)
+    mark = f" {FAILED} **fell by more than {allowed:g}**" if allowed is not None and worsening > allowed else ""
+    return f"{float(value):.4g} ({_delta(name, float(value), float(old))}){mark}"
+
+
+def slices_section(
+    slices: Slices,
+    min_size: int,
+    gated: set[str],
+    baseline: Slices | None = None,
+    ref: str = "main",
+    allowed: dict[str, float] | None = None,
+) -> str:
+    """Per-slice metrics beside the baseline's, so a gain on average cannot hide a loss for a group.
+
+    A slice whose metric worsened against ``ref`` by more than the gate's ``max_regression`` for it is marked.
+    """
     if not slices:
         return ""
     parts = ["### Slices", "", f"Slices with fewer than {min_size} test rows are shown but not gated."]
+    if baseline is None:
+        parts.append(f"No committed slices on `{ref}` to compare with.")
+    else:
+        parts.append(f"Each value is followed by its change against `{ref}`.")
     for column, groups in slices.items():
         names = sorted({k for g in groups.values() for k in g if k in SLICE_METRICS or k in gated})
-        rows = [[category, g["n"], *(g.get(n) for n in names)] for category, g in groups.items()]
+        before = (baseline or {}).get(column) or {}
+        rows = [
+            [
+                category,
+                g["n"],
+                *(_slice_cell(n, g.get(n), (before.get(category) or {}).get(n), (allowed or {}).get(n)) for n in names),
+            ]
+            for category, g in groups.items()
+        ]
         parts += ["", f"**{column}**", "", table(["category", "rows", *names], rows[:MAX_ROWS])]
     return "\n".join(parts)
 
@@ -107,10 +144,21 @@ def _curve(csv: str | None, x: str, y: str, grid: np.ndarray) -> np.ndarray | No
     return curve
 
 
+# The colours of a chart's series, in order, set explicitly: Mermaid's default theme draws a second series in a grey
+# barely visible on white, and its charts have no legend, so each title names the colours.
+THIS, BASE = ("blue", "#0969DA"), ("orange", "#BC4C00")
+
+
+def _palette(*colours: tuple[str, str]) -> str:
+    """A Mermaid directive giving the chart's series these colours, in order."""
+    config = {"themeVariables": {"xyChart": {"plotColorPalette": ", ".join(code for _, code in colours)}}}
+    return "%%{init: " + json.dumps(config) + "}%%"
+
+
 def _line_chart(title: str, x: str, y: str, lines: list[np.ndarray]) -> str:
     body = "\n".join(f"    line {_series(line)}" for line in lines)
     return (
-        f'```mermaid\nxychart-beta\n    title "{title}"\n    x-axis "{x}" 0 --> 1\n'
+        f'```mermaid\n{_palette(THIS, BASE)}\nxychart-beta\n    title "{title}"\n    x-axis "{x}" 0 --> 1\n'
         f'    y-axis "{y}" 0 --> 1\n{body}\n```'
     )
 
@@ -133,17 +181,43 @@ def curves_section(plots: Path, commit: str | None, ref: str, points: int, binar
         there = _curve(lineage.show_at(commit, path) if commit else None, x, y, grid)
         assert here is not None
         lines = [here] if there is None else [here, there]
-        suffix = "" if there is None else f": this change (first line) vs {ref} (second line)"
+        suffix = f": this change ({THIS[0]})" if there is None else f": this change ({THIS[0]}) vs {ref} ({BASE[0]})"
         charts.append(_line_chart(f"{curve_title(title, binary)}{suffix}", x, y, lines))
     return "\n\n".join(charts)
 
 
-def confusion_section(plots: Path, classes: list[str]) -> str:
-    """The confusion matrix as a table: rows are actual labels, columns predicted."""
-    frame = pd.read_csv(plots / "confusion.csv", dtype=str)
+def _confusion(csv: str, classes: list[str]) -> tuple[pd.DataFrame, int]:
+    frame = pd.read_csv(io.StringIO(csv), dtype=str)
     matrix = pd.crosstab(frame["actual"], frame["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
-    rows = [[f"**{label}**", *matrix.loc[label].tolist()] for label in classes[:MAX_ROWS]]
-    title = f"**Confusion matrix** on {len(frame):,} test rows (rows: actual, columns: predicted)"
+    return matrix, len(frame)
+
+
+def confusion_section(plots: Path, classes: list[str], commit: str | None = None, ref: str = "main") -> str:
+    """The confusion matrix as a table (rows: actual labels, columns: predicted).
+
+    Each count is followed by its change against ``ref`` when both were counted on the same number of test rows.
+    """
+    path = plots / "confusion.csv"
+    matrix, rows_here = _confusion(path.read_text(), classes)
+    committed = lineage.show_at(commit, path) if commit else None
+    before, rows_there = _confusion(committed, classes) if committed else (None, 0)
+    title = f"**Confusion matrix** on {rows_here:,} test rows (rows: actual, columns: predicted)"
+    if before is None:
+        title += f"; no committed matrix on `{ref}` to compare with"
+    elif rows_there != rows_here:
+        title += f"; `{ref}` counted {rows_there:,} test rows, so counts are not compared"
+        before = None
+    else:
+        title += f"; each count is followed by its change against `{ref}`"
+
+    def count(actual: str, predicted: str) -> str:
+        value = int(matrix.loc[actual, predicted])
+        if before is None:
+            return str(value)
+        delta = value - int(before.loc[actual, predicted])
+        return f"{value} ({delta:+d})" if delta else str(value)
+
+    rows = [[f"**{a}**", *(count(a, p) for p in classes[:MAX_ROWS])] for a in classes[:MAX_ROWS]]
     return f"{title}\n\n" + table(["", *classes[:MAX_ROWS]], rows)
 
 
@@ -154,7 +228,8 @@ def regression_section(plots: Path, points: int) -> str:
     grouped = frame.groupby(deciles, observed=True)[["actual", "predicted"]].mean()
     low, high = float(grouped.min().min()), float(grouped.max().max())
     calibration = (
-        f'```mermaid\nxychart-beta\n    title "Mean predicted (first line) vs mean actual (second) by decile"\n'
+        f"```mermaid\n{_palette(THIS, BASE)}\nxychart-beta\n"
+        f'    title "Mean predicted ({THIS[0]}) vs mean actual ({BASE[0]}) by decile of the actual value"\n'
         f'    x-axis "decile of actual value" [{", ".join(str(i + 1) for i in range(len(grouped)))}]\n'
         f'    y-axis "value" {low:.4g} --> {high:.4g}\n    line {_series(grouped["predicted"].to_numpy())}\n'
         f"    line {_series(grouped['actual'].to_numpy())}\n```"
@@ -162,7 +237,7 @@ def regression_section(plots: Path, points: int) -> str:
     counts, edges = np.histogram(frame["residual"], bins=min(points, 30))
     centres = (edges[:-1] + edges[1:]) / 2
     histogram = (
-        f'```mermaid\nxychart-beta\n    title "Residuals (actual - predicted)"\n'
+        f'```mermaid\n{_palette(THIS)}\nxychart-beta\n    title "Residuals (actual - predicted)"\n'
         f'    x-axis "residual" [{", ".join(f"{c:.3g}" for c in centres)}]\n'
         f'    y-axis "rows" 0 --> {int(counts.max())}\n    bar [{", ".join(str(int(c)) for c in counts)}]\n```'
     )
@@ -170,9 +245,17 @@ def regression_section(plots: Path, points: int) -> str:
 
 
 def lineage_section(
-    profile: dict[str, Any], baseline: dict[str, Any] | None, ref: str, run: dict[str, Any], commit: str | None
+    profile: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    ref: str,
+    run: dict[str, Any],
+    commit: str | None,
+    dirty: bool = False,
 ) -> str:
-    """What data this model was trained on, and what changed against the baseline."""
+    """What data this model was trained on, what changed against the baseline, and the code that ran.
+
+    ``dirty``: the code or settings had changes not committed, so the commit alone does not reproduce the run.
+    """
     if baseline is None:
         changed = f"no data profile on `{ref}` to compare with"
     elif baseline.get("raw_md5") == profile["raw_md5"]:
@@ -198,9 +281,15 @@ def lineage_section(
             f". {unlabelled:,} of its {profile['rows']['raw']:,} rows have no label: they are left out of training and "
             "evaluation (the schema's `target.missing: drop`)"
         )
+    code = f"commit `{commit}`" if commit else "not committed yet"
+    if commit and dirty:
+        code += (
+            f" {WARNING} **with uncommitted changes**: the code or settings that ran are not that commit's, so it does "
+            "not reproduce this report (commit them and rerun)"
+        )
     return (
         f"### Data lineage\n\nRaw data: {changed}.\n\n{table(['', ref, 'this change'], rows)}\n\n"
-        f"- Code: commit `{commit or 'uncommitted'}`\n- {link}\n"
+        f"- Code: {code}\n- {link}\n"
         f"- Reproduce: `git checkout {(commit or 'HEAD')[:12]} && dvc pull && dvc repro`"
     )
 
@@ -261,14 +350,21 @@ def build(params: Params, schema: Schema, title: str) -> str:
         verdict_section(verdict),
         metrics_section(evaluation.read(paths.metrics), verdict["baseline"]["metrics"], ref, _averaged(schema)),
         params_section(_without_paths(raw_params), _without_paths(base_params), ref),
-        slices_section(read_json(paths.slices), params.evaluate.min_slice_size, set(params.gate.max_slice_gap)),
+        slices_section(
+            read_json(paths.slices),
+            params.evaluate.min_slice_size,
+            set(params.gate.max_slice_gap),
+            lineage.json_at(commit, paths.slices),
+            ref,
+            params.gate.max_regression,
+        ),
         "### Plots",
     ]
     if schema.target.kind == "classification":
         points = params.evaluate.curve_points
         sections.append(curves_section(paths.plots, commit, ref, points, schema.target.binary))
         classes = model_metadata.read(paths.metadata)["classes"]
-        sections.append(confusion_section(paths.plots, classes))
+        sections.append(confusion_section(paths.plots, classes, commit, ref))
     else:
         sections.append(regression_section(paths.plots, params.evaluate.curve_points))
     if params.report.images:
@@ -280,6 +376,7 @@ def build(params: Params, schema: Schema, title: str) -> str:
             ref,
             read_json(paths.run),
             lineage.git_commit(),
+            lineage.git_dirty(paths.outputs()),
         )
     )
     return "\n\n".join(s for s in sections if s) + "\n"

@@ -122,7 +122,7 @@ def lineage_tags(params: Params) -> dict[str, str]:
     """The checked-out commit, whether it is dirty, and the hashes of the data and models, as run tags."""
     return {
         "git.commit": lineage.git_commit() or "none",
-        "git.dirty": str(lineage.git_dirty()).lower(),
+        "git.dirty": str(lineage.git_dirty(params.paths.outputs())).lower(),
         **lineage.data_lineage(params.paths.raw, lineage_files(params)),
     }
 
