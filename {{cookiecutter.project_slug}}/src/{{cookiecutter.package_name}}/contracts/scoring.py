@@ -24,6 +24,11 @@ HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
 """The direction of every metric the ``evaluate`` stage computes (a metric not listed: higher is better)."""
 
 
+def worsening(name: str, value: float, before: float) -> float:
+    """How much worse ``value`` is than ``before`` for the metric ``name`` (negative when it is better)."""
+    return before - value if HIGHER_IS_BETTER.get(name, True) else value - before
+
+
 def score_column(classes: Sequence[str], positive: str | None) -> int | None:
     """Which probability is a classifier's score: the positive class's (binary), else None: the predicted class's.
 

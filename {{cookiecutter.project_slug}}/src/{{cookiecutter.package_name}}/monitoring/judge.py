@@ -13,7 +13,7 @@ import numpy as np
 
 from {{ cookiecutter.package_name }}.contracts.prediction_log import Parsed
 from {{ cookiecutter.package_name }}.contracts.profile import Profile, classified
-from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.contracts.scoring import worsening
 from {{ cookiecutter.package_name }}.monitoring.labels import Truth
 from {{ cookiecutter.package_name }}.monitoring.quality import quality
 from {{ cookiecutter.package_name }}.monitoring.report import summarise
@@ -121,8 +121,7 @@ def decay(scan_: Scan, profile: Profile, schema: Schema, params: MonitorParams) 
         }
         drop = None
         if entry["live"] is not None and entry["reference"] is not None:
-            worse = entry["reference"] - entry["live"]
-            drop = entry["drop"] = worse if HIGHER_IS_BETTER.get(name, True) else -worse
+            drop = entry["drop"] = worsening(name, entry["live"], entry["reference"])
         if entry["live"] is None:
             entry["status"] = "insufficient"
         elif not entry["judged"]:

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
 from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, WARNING, cell, change, table
-from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER, worsening
 from {{ cookiecutter.package_name }}.contracts.verdict import Verdict
 from {{ cookiecutter.package_name }}.contracts.verdict import read as read_verdict
 from {{ cookiecutter.package_name }}.pipeline import lineage
@@ -93,8 +93,8 @@ def _slice_cell(name: str, value: Any, old: Any, allowed: float | None) -> str:
         return cell(value)
     if not isinstance(old, int | float):
         return cell(float(value))
-    worsening = (old - value) if HIGHER_IS_BETTER.get(name, True) else (value - old)
-    mark = f" {FAILED} **fell by more than {allowed:g}**" if allowed is not None and worsening > allowed else ""
+    fell = allowed is not None and worsening(name, float(value), float(old)) > allowed
+    mark = f" {FAILED} **fell by more than {allowed:g}**" if fell else ""
     return f"{float(value):.4g} ({_delta(name, float(value), float(old))}){mark}"
 
 

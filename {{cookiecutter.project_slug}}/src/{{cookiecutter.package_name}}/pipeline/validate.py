@@ -21,7 +21,7 @@ import pandas as pd
 
 from {{ cookiecutter.package_name }}.contracts import evaluation, verdict
 from {{ cookiecutter.package_name }}.contracts.io import read_json
-from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER
+from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER, worsening
 from {{ cookiecutter.package_name }}.contracts.verdict import Check, failures
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, GateParams, Params
@@ -96,8 +96,15 @@ def regression_checks(
         if not baseline or name not in baseline:
             checks.append(Check(label, "skip", None, allowed, None, f"no committed {name} on {ref}"))
             continue
-        worsening = baseline[name] - value if HIGHER_IS_BETTER[name] else value - baseline[name]
-        checks.append(_bounded(label, worsening, allowed, upper=True, detail=f"{ref}: {baseline[name]:.4g}"))
+        checks.append(
+            _bounded(
+                label,
+                worsening(name, value, baseline[name]),
+                allowed,
+                upper=True,
+                detail=f"{ref}: {baseline[name]:.4g}",
+            )
+        )
     return checks
 
 
