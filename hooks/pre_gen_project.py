@@ -17,6 +17,8 @@ import urllib.parse
 from pathlib import Path
 
 REMOTE_SCHEMES = ("s3", "gs", "azure", "ssh", "hdfs", "webdav", "webdavs", "http", "https")
+# The clouds whose official login action the workflows can run (by OIDC), each with its DVC remote's URL scheme.
+CLOUDS = {"none": None, "aws": "s3", "gcp": "gs", "azure": "azure"}
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "databricks", "postgresql", "mysql")
 # Names the generated project itself uses at its root or that tools resolve as top-level modules.
 TAKEN = {"tests", "src", "test", "scripts", "conftest", "deploy", "data"}
@@ -264,6 +266,24 @@ def check_tracking_uri(uri: str) -> str | None:
     return None if problem is None else f"mlflow_tracking_uri {show(uri)} is not a usable tracking URI: {problem}"
 
 
+def check_cloud(a: dict[str, str]) -> list[str]:
+    """The cloud the workflows log in to: one of CLOUDS, and not another cloud than the DVC remote's.
+
+    A remote of no cloud (a local folder, ssh, http) goes with any cloud (its MLflow server or buckets may be there),
+    and ``none`` with any remote (the workflows then log in nowhere: a public remote, or one CI does not reach).
+    """
+    cloud, remote = a["cloud"], a["dvc_remote_url"]
+    if cloud not in CLOUDS:
+        return [f"cloud {show(cloud)} is not supported; choose one of: {', '.join(CLOUDS)}"]
+    scheme = remote.split("://", 1)[0] if "://" in remote else ""
+    owner = next((name for name, s in CLOUDS.items() if s is not None and s == scheme), None)
+    if cloud != "none" and owner is not None and owner != cloud:
+        return [f"cloud {cloud!r} does not match dvc_remote_url {show(remote)}: a {scheme}:// remote is on {owner}, so "
+                f"the workflows would log in to {cloud} and still get no credentials for the remote; answer "
+                f"cloud={owner} (or none)"]
+    return []
+
+
 def check_locations(a: dict[str, str]) -> list[str]:
     """DVC remote, MLflow tracking URI and image name."""
     errors = [e for e in (check_remote(a["dvc_remote_url"]), check_tracking_uri(a["mlflow_tracking_uri"])) if e]
@@ -281,7 +301,8 @@ def problems(a: dict[str, str]) -> list[str]:
     if not a["project_name"].strip():
         return ["project_name is empty: give the project a name (the slug, package, repository and image names "
                 "derive from it)"]
-    return check_text(a) + check_names(a) + check_choices(a) + check_dataset(a) + check_locations(a)
+    return (check_text(a) + check_names(a) + check_choices(a) + check_dataset(a) + check_locations(a)
+            + check_cloud(a))
 
 
 def main() -> int:

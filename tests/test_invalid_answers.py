@@ -296,6 +296,19 @@ CASES: list[tuple[str, dict[str, str], CsvWriter | None, str]] = [
         None,
         "image_name 'ghcr.io/acme/churn:1.0' must be a lowercase",
     ),
+    ("cloud-unknown", {"cloud": "oci"}, None, "cloud 'oci' is not supported; choose one of: none, aws, gcp, azure"),
+    (
+        "cloud-other-than-the-remote",
+        {"cloud": "gcp", "dvc_remote_url": "s3://bucket/prefix"},
+        None,
+        "cloud 'gcp' does not match dvc_remote_url 's3://bucket/prefix': a s3:// remote is on aws",
+    ),
+    (
+        "cloud-aws-with-an-azure-remote",
+        {"cloud": "aws", "dvc_remote_url": "azure://container/prefix"},
+        None,
+        "answer cloud=azure (or none)",
+    ),
 ]
 
 
@@ -543,3 +556,25 @@ def test_a_hash_in_a_remote_would_be_cut_by_dvc_config(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text("['remote \"storage\"']\n    url = s3://bucket/a#b\n")
     assert _read_remote(config) == "s3://bucket/a"
+
+
+@pytest.mark.parametrize(
+    ("answers", "cloud"),
+    [
+        ({}, "none"),  # the default remote is a local folder
+        ({"dvc_remote_url": "s3://bucket/prefix"}, "aws"),
+        ({"dvc_remote_url": "gs://bucket"}, "gcp"),
+        ({"dvc_remote_url": "azure://container/prefix"}, "azure"),
+        ({"dvc_remote_url": "ssh://host/srv/dvc"}, "none"),
+        ({"dvc_remote_url": "s3://bucket/prefix", "cloud": "none"}, "none"),  # no login: a public or unreachable remote
+        ({"dvc_remote_url": "/srv/dvc-remote", "cloud": "gcp"}, "gcp"),  # the MLflow server or buckets are there
+    ],
+    ids=["local", "s3", "gs", "azure", "ssh", "s3-none", "local-gcp"],
+)
+def test_the_cloud_defaults_to_the_remotes_and_is_rendered(tmp_path: Path, answers: dict[str, str], cloud: str) -> None:
+    """cloud defaults from the DVC remote's scheme; the PR workflow logs in to that cloud, or nowhere with none."""
+    project = bake_into(tmp_path, **answers)
+    text = (project / ".github" / "workflows" / "pr-training.yml").read_text()
+    logins = {"aws": "aws-actions/configure-aws-credentials@", "gcp": "google-github-actions/auth@",
+              "azure": "azure/login@"}
+    assert {name for name, action in logins.items() if action in text} == ({cloud} - {"none"})
