@@ -38,7 +38,8 @@ def is_error(result: CliResult, *words: str) -> None:
 def test_the_commands_and_their_order_are_kept() -> None:
     (sub,) = (a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == [
-        *("prepare", "train", "evaluate", "export", "profile", "validate", "track", "report", "gate", "register"),
+        *("prepare", "train", "evaluate", "export", "profile", "validate", "track", "report", "gate"),
+        *("fork-notice", "register"),
         *("synth", "serve", "healthcheck", "promote", "rollback", "history", "follow-registry", "probe"),
         *("monitor", "retrain-data"),
     ]
@@ -90,6 +91,21 @@ def test_gate_exits_0_when_it_passes_1_when_it_fails_2_on_bad_input(trained: Wor
     assert result.err.startswith("error: ")
     assert "gate.nonsense" in result.err
     assert "Traceback" not in result.err
+
+
+def test_fork_notice_writes_the_report_and_exits_1(workspace: Workspace) -> None:
+    """A fork's pull request is not trained: the notice takes the report's place (what pr-handover hands over) and
+    says what was skipped and how a maintainer trains it; the command says no, as nothing was judged."""
+    result = workspace.cli("fork-notice", "--pr", "12", "--head-repository", "someone/churn-fork", "--repository",
+                           "acme/churn")
+    assert result.code == 1, result
+    assert "not trained: pull request #12 comes from the fork someone/churn-fork" in result.err
+    notice = workspace.path("report").read_text(encoding="utf-8")
+    assert notice.startswith("# Not trained: this pull request comes from a fork\n")
+    for phrase in ("**someone/churn-fork**", "**Skipped:**", "git fetch origin pull/12/head:fork-pr-12",
+                   "git push origin fork-pr-12", "no cloud credentials and no OIDC id token"):
+        assert phrase in notice, phrase
+    is_error(workspace.cli("fork-notice", "--pr", "12", "--head-repository", "not a repository"), "owner/name")
 
 
 def test_a_stage_without_its_input_exits_2_naming_the_file(trained: Workspace, tmp_path: Path) -> None:

@@ -125,6 +125,23 @@ def gate(args: argparse.Namespace) -> int:
     return NO if failed else DONE
 
 
+@command(
+    "fork-notice",
+    arg("--pr", type=int, required=True, help="the pull request's number"),
+    arg("--head-repository", required=True, help="the fork it comes from (owner/name)"),
+    arg("--repository", default={{ cookiecutter.github_repository | tojson }}, help="this repository (owner/name)"),
+)
+def fork_notice(args: argparse.Namespace) -> int:
+    """Write the report of a fork's pull request, which is not trained (no credentials); exit 1: nothing was judged."""
+    from {{ cookiecutter.package_name }}.pipeline import fork_notice
+    from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, load_params
+
+    path = fork_notice.write(load_params(PARAMS_FILE).paths.report, args.pr, args.head_repository, args.repository)
+    print(f"not trained: pull request #{args.pr} comes from the fork {args.head_repository}; wrote {path}",
+          file=sys.stderr)
+    return NO
+
+
 class Registered(TypedDict):
     """``register --json``: the new version; ``stand_in`` says which run was registered if not the recorded one."""
 
