@@ -335,3 +335,89 @@ def test_template_comment_workflow_finds_the_pull_request(tmp_path: Path) -> Non
     assert "--no-publish" in call["argv"], describe(results)
     assert json.dumps(lab.github.read()["comments"]["3"]).count("figures") == 1
     assert not job_annotations(results["comment"], "error")
+
+
+# --- the clouds' OIDC logins ---------------------------------------------------------------------------------------
+
+AWS_KEYS = {"AWS_ACCESS_KEY_ID": "ASIALAB0PR", "AWS_SECRET_ACCESS_KEY": "lab-secret-pr", "AWS_SESSION_TOKEN": "lab-st"}
+LOGINS = """
+on: pull_request
+permissions: {}
+defaults: {run: {shell: bash}}
+jobs:
+  with-token:
+    runs-on: ubuntu-latest
+    permissions: {contents: read, id-token: write}
+    steps:
+      - uses: aws-actions/configure-aws-credentials@0000000000000000000000000000000000000000
+        with: {role-to-assume: "${{ vars.ROLE }}", aws-region: eu-west-1}
+      - run: echo "key=$AWS_ACCESS_KEY_ID region=$AWS_REGION" > "$RUNNER_TEMP/seen" && cat "$RUNNER_TEMP/seen"
+  without-token:
+    runs-on: ubuntu-latest
+    permissions: {contents: read}
+    steps:
+      - uses: aws-actions/configure-aws-credentials@0000000000000000000000000000000000000000
+        with: {role-to-assume: "${{ vars.ROLE }}", aws-region: eu-west-1}
+  google:
+    runs-on: ubuntu-latest
+    permissions: {id-token: write}
+    steps:
+      - uses: google-github-actions/auth@0000000000000000000000000000000000000000
+        with: {workload_identity_provider: projects/1/locations/global/workloadIdentityPools/p/providers/gh,
+               service_account: "data@lab-project.iam.gserviceaccount.com"}
+      - run: test -s "$GOOGLE_APPLICATION_CREDENTIALS" && echo "$CLOUDSDK_CORE_PROJECT"
+  azure:
+    runs-on: ubuntu-latest
+    permissions: {id-token: write}
+    steps:
+      - uses: azure/login@0000000000000000000000000000000000000000
+        with: {client-id: app-1, tenant-id: tenant-1, subscription-id: sub-1}
+"""
+
+
+def test_cloud_logins_need_an_id_token_and_a_trusting_identity(lab: Lab) -> None:
+    role = "arn:aws:iam::111122223333:role/pr-data"
+    lab.github.cloud_identity(role, AWS_KEYS, subjects=(f"repo:{lab.github.repository}:pull_request",))
+    lab.github.cloud_identity("data@lab-project.iam.gserviceaccount.com", {}, credentials='{"type": "x"}')
+    lab.github.cloud_identity("app-1", {"AZURE_LAB_SESSION": "app-1"})
+    results = run_text(lab, LOGINS, "pull_request", vars={"ROLE": role}).run()
+    seen = results["with-token"].steps[-1]
+    assert seen.stdout.strip() == "key=ASIALAB0PR region=eu-west-1", describe(results)
+    refused = results["without-token"].failed
+    assert refused is not None
+    assert "Could not load credentials from any providers" in refused.stderr
+    assert results["google"].steps[-1].stdout.strip() == "lab-project", describe(results)
+    assert not results["azure"].failed, describe(results)
+    logins = {login["job"]: login for login in lab.github.logins()}
+    assert logins["with-token"] | {"run_id": 0} == {
+        "cloud": "aws",
+        "job": "with-token",
+        "run_id": 0,
+        "identity": role,
+        "audience": "sts.amazonaws.com",
+        "subject": f"repo:{lab.github.repository}:pull_request",
+        "id_token": True,
+        "granted": True,
+    }
+    assert logins["without-token"]["id_token"] is False
+    assert logins["without-token"]["granted"] is False
+    assert logins["google"]["audience"] == (
+        "https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/gh"
+    )
+    assert logins["azure"]["audience"] == "api://AzureADTokenExchange"
+
+    # The role trusts pull requests only: a push's token (subject ref:refs/heads/main) is refused, as STS would.
+    pushed = run_text(lab, LOGINS.replace("on: pull_request", "on: push"), vars={"ROLE": role}).run()
+    assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in pushed["with-token"].failed.stderr
+
+
+def test_a_forks_pull_request_gets_no_id_token_and_no_secrets(lab: Lab) -> None:
+    """Even a job that asks for id-token: write gets none on a fork's pull request, nor secrets nor a write token."""
+    role = "arn:aws:iam::111122223333:role/pr-data"
+    lab.github.cloud_identity(role, AWS_KEYS)
+    payload = {"pull_request": {"number": 3, "head": {"repo": {"full_name": "someone/churn-model"}}}}
+    run = run_text(lab, LOGINS, "pull_request", vars={"ROLE": role}, secrets={"KEY": "s3cr3t"}, payload=payload)
+    results = run.run()
+    assert "Could not load credentials from any providers" in results["with-token"].failed.stderr
+    assert not any(login["id_token"] for login in lab.github.logins())
+    assert run.context("t", lab.root)["secrets"] == {"GITHUB_TOKEN": "t"}

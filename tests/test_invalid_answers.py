@@ -575,6 +575,9 @@ def test_the_cloud_defaults_to_the_remotes_and_is_rendered(tmp_path: Path, answe
     """cloud defaults from the DVC remote's scheme; the PR workflow logs in to that cloud, or nowhere with none."""
     project = bake_into(tmp_path, **answers)
     text = (project / ".github" / "workflows" / "pr-training.yml").read_text()
-    logins = {"aws": "aws-actions/configure-aws-credentials@", "gcp": "google-github-actions/auth@",
-              "azure": "azure/login@"}
+    logins = {
+        "aws": "aws-actions/configure-aws-credentials@",
+        "gcp": "google-github-actions/auth@",
+        "azure": "azure/login@",
+    }
     assert {name for name, action in logins.items() if action in text} == ({cloud} - {"none"})

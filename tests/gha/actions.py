@@ -7,6 +7,12 @@
   without ``overwrite: true``); ``run-id`` reads another run's;
 - ``actions/create-github-app-token``: an installation token of the lab's App, refused without ``private-key``;
 - ``actions/attest-build-provenance``: fails as GitHub does where the repository's plan lacks attestations;
+- the clouds' OIDC logins (``aws-actions/configure-aws-credentials``, ``google-github-actions/auth``,
+  ``azure/login``): each asks GitHub for an id token (refused without ``id-token: write``, as GitHub injects no
+  ``ACTIONS_ID_TOKEN_REQUEST_*`` then), exchanges it for an identity the test set up (``GitHub.cloud_identity``, whose
+  trust names the token subjects it accepts) and exports that identity's temporary credentials as the real action
+  does; every attempt is recorded (``GitHub.logins``) with the identity, audience, subject and whether the job had
+  an id token;
 - setup actions (uv, cml, cosign, syft, QEMU, buildx) are recorded with their inputs: the tools are already on PATH
   (the ``docker`` recorder plays ``docker buildx``).
 
@@ -16,10 +22,13 @@ Anything else is refused, so a new action in a workflow gets a player here befor
 from __future__ import annotations
 
 import base64
+import fnmatch
+import json
+import secrets
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +60,9 @@ class Step:
     run_id: int
     event: dict[str, Any]
     env: dict[str, str]
+    job: str = ""
+    oidc: dict[str, str] | None = None  # the id token's claims (sub, repository, ref): only with id-token: write
+    exported: dict[str, str] = field(default_factory=dict)  # what the action exports to the job's later steps
 
     def git(self, *args: str, cwd: Path | None = None) -> str:
         result = subprocess.run(
@@ -151,17 +163,135 @@ def attest_provenance(step: Step) -> dict[str, str]:
     return {"attestation-id": "1"}
 
 
+def _exchange(step: Step, cloud: str, identity: str, audience: str, *, no_token: str, refused: str) -> dict[str, Any]:
+    """Exchange the job's id token for ``identity`` as the cloud's trust allows; record the attempt either way."""
+    has_token = step.oidc is not None and bool(step.env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+    subject = (step.oidc or {}).get("sub", "")
+    trusted = step.github.read()["cloud_identities"].get(identity) if identity else None
+    error = ""
+    if not has_token:
+        error = no_token
+    elif trusted is None or (
+        trusted["subjects"] and not any(fnmatch.fnmatchcase(subject, p) for p in trusted["subjects"])
+    ):
+        error = refused
+    step.github.record_login(
+        {
+            "cloud": cloud,
+            "job": step.job,
+            "run_id": step.run_id,
+            "identity": identity,
+            "audience": audience,
+            "subject": subject,
+            "id_token": has_token,
+            "granted": not error,
+        }
+    )
+    if error:
+        raise ActionFailedError(error)
+    assert trusted is not None
+    return dict(trusted)
+
+
+def aws_login(step: Step) -> dict[str, str]:
+    """configure-aws-credentials: AssumeRoleWithWebIdentity, then AWS_* exported to the job's later steps."""
+    region = step.inputs.get("aws-region", "")
+    if not region:
+        raise ActionFailedError("Input required and not supplied: aws-region")
+    role = step.inputs.get("role-to-assume", "")
+    audience = step.inputs.get("audience") or "sts.amazonaws.com"
+    trusted = _exchange(
+        step,
+        "aws",
+        role,
+        audience,
+        no_token="Credentials could not be loaded, please check your action inputs: Could not load credentials from "
+        "any providers",
+        refused="Not authorized to perform sts:AssumeRoleWithWebIdentity",
+    )
+    step.exported.update(trusted["env"])
+    step.exported.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
+    return {}
+
+
+def gcp_login(step: Step) -> dict[str, str]:
+    """google-github-actions/auth: Workload Identity Federation (impersonating ``service_account`` when given); the
+    credentials file is written into the workspace and named by the variables gcloud and the client libraries read.
+    """
+    provider = step.inputs.get("workload_identity_provider", "")
+    if not provider and not step.inputs.get("credentials_json"):
+        raise ActionFailedError(
+            'The GitHub Action workflow must specify exactly one of "workload_identity_provider" or "credentials_json"!'
+        )
+    account = step.inputs.get("service_account", "")
+    audience = step.inputs.get("audience") or f"https://iam.googleapis.com/{provider}"
+    trusted = _exchange(
+        step,
+        "gcp",
+        account or provider,
+        audience,
+        no_token="GitHub Actions did not inject $ACTIONS_ID_TOKEN_REQUEST_TOKEN or $ACTIONS_ID_TOKEN_REQUEST_URL into "
+        "this job. This most likely means the GitHub Actions workflow permissions are incorrect, or this job is being "
+        "run from a fork.",
+        refused="failed to generate Google Cloud federated token: The given credential is rejected by the attribute "
+        "condition.",
+    )
+    path = step.workspace / f"gha-creds-{secrets.token_hex(8)}.json"
+    path.write_text(trusted["credentials"] or json.dumps({"type": "external_account", "audience": audience}))
+    project = step.inputs.get("project_id") or (account.split("@", 1)[1].split(".", 1)[0] if "@" in account else "")
+    step.exported.update(trusted["env"])
+    for name in ("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH"):
+        step.exported[name] = str(path)
+    if project:
+        for name in (
+            "CLOUDSDK_CORE_PROJECT",
+            "CLOUDSDK_PROJECT",
+            "GCLOUD_PROJECT",
+            "GCP_PROJECT",
+            "GOOGLE_CLOUD_PROJECT",
+        ):
+            step.exported[name] = project
+    return {"project_id": project, "credentials_file_path": str(path)}
+
+
+def azure_login(step: Step) -> dict[str, str]:
+    """azure/login: ``az login --federated-token`` as the app registration ``client-id``. The real action keeps the
+    session in the Azure CLI's profile and exports no variable; the lab exports what the test's identity names.
+    """
+    for key in ("client-id", "tenant-id"):
+        if not step.inputs.get(key):
+            raise ActionFailedError(f"Using auth-type: SERVICE_PRINCIPAL. Not all values are present: {key} is missing")
+    if not step.inputs.get("subscription-id") and not _flag(step.inputs.get("allow-no-subscriptions", ""), False):
+        raise ActionFailedError("Ensure subscriptionId is supplied.")
+    audience = step.inputs.get("audience") or "api://AzureADTokenExchange"
+    trusted = _exchange(
+        step,
+        "azure",
+        step.inputs["client-id"],
+        audience,
+        no_token="Failed to fetch federated token from GitHub. Please make sure to give write permissions to "
+        "id-token in the workflow.",
+        refused="AADSTS700213: No matching federated identity record found for presented assertion subject",
+    )
+    step.exported.update(trusted["env"])
+    return {}
+
+
 PLAYERS: dict[str, Callable[[Step], dict[str, str]]] = {
     "actions/checkout": checkout,
     "actions/upload-artifact": upload_artifact,
     "actions/download-artifact": download_artifact,
     "actions/create-github-app-token": create_app_token,
     "actions/attest-build-provenance": attest_provenance,
+    "aws-actions/configure-aws-credentials": aws_login,
+    "google-github-actions/auth": gcp_login,
+    "azure/login": azure_login,
 }
 
 
 def play(action: str, step: Step) -> dict[str, str]:
     """Run the action; its outputs. Raises ActionFailedError as the action would fail."""
+    action = action.lower()  # GitHub resolves owner/name ignoring case (azure/login is Azure/login)
     if action in PLAYERS:
         return PLAYERS[action](step)
     if action in RECORDED:

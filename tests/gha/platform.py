@@ -79,6 +79,8 @@ class GitHub:
                 "comments": {},
                 "tokens": {},
                 "provenance_available": True,
+                "cloud_identities": {},
+                "logins": [],
                 **self.settings,
             }
         )
@@ -134,6 +136,29 @@ class GitHub:
         data["tokens"][value] = {"kind": kind, "permissions": {k.replace("-", "_"): v for k, v in permissions.items()}}
         self.write(data)
         return value
+
+    # --- the clouds' OIDC trust (what the cloud login actions exchange a job's id token for) ---------------------
+
+    def cloud_identity(
+        self, identity: str, env: dict[str, str], subjects: tuple[str, ...] = (), credentials: str = ""
+    ) -> None:
+        """A role (AWS ARN), service account (GCP) or app registration (Azure client id) that trusts this repository's
+        id tokens whose subject matches one of ``subjects`` (fnmatch patterns such as ``repo:o/n:pull_request``; none:
+        any). A login as it hands out ``env`` (temporary credentials); ``credentials`` is the JSON of GCP's file.
+        """
+        data = self.read()
+        data["cloud_identities"][identity] = {"env": env, "subjects": list(subjects), "credentials": credentials}
+        self.write(data)
+
+    def record_login(self, login: dict[str, Any]) -> None:
+        data = self.read()
+        data["logins"].append(login)
+        self.write(data)
+
+    def logins(self) -> list[dict[str, Any]]:
+        """Every cloud login a job attempted: the action, job, identity, audience, subject, id token, outcome."""
+        logins: list[dict[str, Any]] = self.read()["logins"]
+        return logins
 
     def new_run_id(self) -> int:
         self._run_ids += 1

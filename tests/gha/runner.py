@@ -93,6 +93,11 @@ class WorkflowRun:
 
     def __post_init__(self) -> None:
         self.data = yaml.safe_load(self.workflow.read_text())
+        # A pull request from a fork: GitHub gives its run no secrets, no id token and at most a read-only token.
+        head = ((self.payload.get("pull_request") or {}).get("head") or {}).get("repo") or {}
+        self.fork = self.event_name == "pull_request" and head.get("full_name", self.github.repository) != (
+            self.github.repository
+        )
         self.run_id = self.github.new_run_id()
         self.attempt = 0
         self.sha = self.sha or self.github.sha(self.ref)
@@ -127,7 +132,7 @@ class WorkflowRun:
         return {
             "github": self.github_context(token),
             "vars": self.vars,
-            "secrets": {"GITHUB_TOKEN": token, **self.secrets},
+            "secrets": {"GITHUB_TOKEN": token, **({} if self.fork else self.secrets)},
             "inputs": self.inputs,
             "needs": needs,
             "runner": {"temp": str(temp), "os": "Linux"},
@@ -186,9 +191,21 @@ class WorkflowRun:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
         result.workspace = workspace
-        permissions = job.get("permissions", self.data.get("permissions", {}))
-        token = self.github.token("default", _permissions(permissions))
+        permissions = _permissions(job.get("permissions", self.data.get("permissions", {})))
+        if self.fork:
+            permissions = {k: "read" for k, v in permissions.items() if k != "id-token" and v in ("read", "write")}
+        token = self.github.token("default", permissions)
         context = self.context(token, temp)
+        # With id-token: write GitHub injects the id token's request URL and token into every step, and signs the
+        # token with these claims (the subject a cloud's trust policy matches).
+        oidc: dict[str, str] | None = None
+        id_env: dict[str, str] = {}
+        if permissions.get("id-token") == "write":
+            oidc = self._claims(job, context)
+            id_env = {
+                "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.githubusercontent.com/lab/idtoken",
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": f"lab-id-token-request-{self.run_id}-{name}",
+            }
         steps: dict[str, Any] = {}
         context["steps"] = steps
         defaults = {**(self.data.get("defaults") or {}).get("run", {}), **(job.get("defaults") or {}).get("run", {})}
@@ -204,9 +221,9 @@ class WorkflowRun:
                 if step.get("id"):
                     steps[step["id"]] = {"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}
                 continue
-            step_env = {**env, **{k: interpolate(v, context) for k, v in (step.get("env") or {}).items()}}
+            step_env = {**id_env, **env, **{k: interpolate(v, context) for k, v in (step.get("env") or {}).items()}}
             if "uses" in step:
-                outcome = self._action(step, context, workspace, temp, token, step_env)
+                outcome = self._action(step, context, workspace, temp, token, step_env, name, oidc)
             else:
                 outcome = self._script(name, index, step, defaults, workspace, temp, step_env)
             outcome.name = label
@@ -233,17 +250,38 @@ class WorkflowRun:
         temp: Path,
         token: str,
         env: dict[str, str],
+        job: str = "",
+        oidc: dict[str, str] | None = None,
     ) -> StepResult:
         action = step["uses"].split("@", 1)[0]
         inputs = {k: interpolate(v, context) for k, v in (step.get("with") or {}).items()}
         event = {"ref": self.ref, "sha": self.sha}
         outcome = StepResult(action, skipped=False, uses=action, inputs=inputs)
+        played = Step(
+            self.github, inputs, workspace, token, self.run_id, event, {**self.env, **env}, job=job, oidc=oidc
+        )
         try:
-            outputs = play(action, Step(self.github, inputs, workspace, token, self.run_id, event, {**self.env, **env}))
+            outputs = play(action, played)
         except ActionFailedError as exc:
             outcome.returncode, outcome.stderr, outputs = 1, f"::error::{exc}", {}
         outcome.outputs = outputs
+        outcome.exported = dict(played.exported) if outcome.returncode == 0 else {}
         return outcome
+
+    def _claims(self, job: dict[str, Any], context: dict[str, Any]) -> dict[str, str]:
+        """The id token's claims GitHub signs for this job: ``sub`` names its environment, else a pull request, else
+        the ref (what a cloud's trust policy matches)."""
+        repository = self.github.repository
+        environment = job.get("environment")
+        if isinstance(environment, dict):
+            environment = environment.get("name")
+        if environment:
+            subject = f"repo:{repository}:environment:{interpolate(str(environment), context)}"
+        elif self.event_name == "pull_request":
+            subject = f"repo:{repository}:pull_request"
+        else:
+            subject = f"repo:{repository}:ref:{self.ref}"
+        return {"sub": subject, "repository": repository, "ref": self.ref, "event_name": self.event_name}
 
     def _script(
         self,
