@@ -381,6 +381,7 @@ def _replay_answers(slug: str, **changes: str) -> dict[str, object]:
         package_name=slug.replace("-", "_"),
         github_repository=f"your-org/{slug}",
         dvc_remote_url=f"../{slug}-dvc-remote",
+        cloud="none",  # what the default derives from that local remote
         image_name=f"ghcr.io/your-org/{slug}",
         **changes,
     )

@@ -30,6 +30,13 @@ VARIANTS = {v.id: v for v in E2E_VARIANTS} | {
         {"image_name": "registry.example.com:5000/team/churn", "mlflow_tracking_uri": "https://mlflow.example.com"},
     ),
     "kserve": Variant("kserve", {"deploy_target": "kserve"}),
+    # Each cloud's OIDC login in every job that reaches the remote, MLflow or a bucket (tests/test_cloud_login.py).
+    "cloud-aws": Variant("cloud-aws", {"dvc_remote_url": "s3://bucket/dvc", "cloud": "aws"}),
+    "cloud-gcp": Variant("cloud-gcp", {"dvc_remote_url": "gs://bucket/dvc", "cloud": "gcp"}),
+    "cloud-azure-without-deploy": Variant(
+        "cloud-azure-without-deploy",
+        {"dvc_remote_url": "azure://container/dvc", "cloud": "azure", "include_deploy": "no"},
+    ),
 }
 GENERATED = ("ci.yml", "pr-training.yml", "pr-comment.yml", "release.yml", "monitor.yml")
 DEPLOY_JOBS = ("promote-dev", "promote-staging", "promote-prod")
@@ -132,6 +139,11 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return folders
 
 
+def cloud(variant: str) -> str:
+    """The cloud the variant's workflows log in to (none unless the variant names one)."""
+    return VARIANTS[variant].answers.get("cloud", "none")
+
+
 def has_deploy(variant: str) -> bool:
     """Whether the variant was baked with deploy files (and so promotes and rolls back)."""
     return VARIANTS[variant].answers.get("include_deploy", "yes") == "yes"
@@ -171,7 +183,8 @@ def test_generated_release_and_rollback_rules(generated: dict[str, Path], varian
         assert jobs[job]["environment"] == env
         assert jobs[job]["concurrency"]["group"] == f"deploy-{env}"
         assert jobs[job]["permissions"]["contents"] == "write"
-        assert "id-token" not in jobs[job]["permissions"]
+        # An id token only to log in to the cloud (make follow-registry reaches MLflow).
+        assert jobs[job]["permissions"].get("id-token") == (None if cloud(variant) == "none" else "write")
         promote = [s["run"] for s in jobs[job]["steps"] if "make promote" in s.get("run", "")]
         assert len(promote) == 1
         assert "make push-main" in promote[0]
@@ -216,8 +229,15 @@ def test_generated_release_keeps_merges_moving_while_prod_waits(generated: dict[
 def test_generated_pr_workflows_are_fork_safe(generated: dict[str, Path], variant: str) -> None:
     training = yaml.safe_load((generated[variant] / "pr-training.yml").read_text())
     assert set(triggers(training)) == {"pull_request"}
-    (train,) = training["jobs"].values()
-    assert train["permissions"] == {"contents": "read"}
+    train = training["jobs"]["train"]
+    if cloud(variant) == "none":
+        assert list(training["jobs"]) == ["train"]
+        assert train["permissions"] == {"contents": "read"}
+    else:  # same-repository pull requests log in as the read-only data identity; a fork's job gets no id token
+        assert list(training["jobs"]) == ["train", "fork"]
+        assert train["permissions"] == {"contents": "read", "id-token": "write"}
+        assert train["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+        assert training["jobs"]["fork"]["permissions"] == {"contents": "read"}
     assert "secrets." not in (generated[variant] / "pr-training.yml").read_text()
     comment_text = (generated[variant] / "pr-comment.yml").read_text()
     comment = yaml.safe_load(comment_text)
@@ -249,8 +269,9 @@ def test_generated_monitor_workflow_rules(generated: dict[str, Path], variant: s
     jobs = monitor["jobs"]
     assert list(jobs) == ["monitor", "retrain"]
     # Least privilege: only the retraining job writes code, only the monitor job writes issues.
-    assert jobs["monitor"]["permissions"] == {"contents": "read", "issues": "write", "id-token": "write"}
-    assert jobs["retrain"]["permissions"] == {"contents": "write", "pull-requests": "write", "id-token": "write"}
+    login = {} if cloud(variant) == "none" else {"id-token": "write"}  # an id token only to log in to the cloud
+    assert jobs["monitor"]["permissions"] == {"contents": "read", "issues": "write", **login}
+    assert jobs["retrain"]["permissions"] == {"contents": "write", "pull-requests": "write", **login}
     assert jobs["retrain"]["needs"] == ["monitor"]
     assert jobs["retrain"]["if"] == "needs.monitor.outputs.retrain == 'true'"
     runs = [s.get("run", "") for job in jobs.values() for s in job["steps"]]
