@@ -96,14 +96,20 @@ def test_gate_exits_0_when_it_passes_1_when_it_fails_2_on_bad_input(trained: Wor
 def test_fork_notice_writes_the_report_and_exits_1(workspace: Workspace) -> None:
     """A fork's pull request is not trained: the notice takes the report's place (what pr-handover hands over) and
     says what was skipped and how a maintainer trains it; the command says no, as nothing was judged."""
-    result = workspace.cli("fork-notice", "--pr", "12", "--head-repository", "someone/churn-fork", "--repository",
-                           "acme/churn")
+    result = workspace.cli(
+        "fork-notice", "--pr", "12", "--head-repository", "someone/churn-fork", "--repository", "acme/churn"
+    )
     assert result.code == 1, result
     assert "not trained: pull request #12 comes from the fork someone/churn-fork" in result.err
     notice = workspace.path("report").read_text(encoding="utf-8")
     assert notice.startswith("# Not trained: this pull request comes from a fork\n")
-    for phrase in ("**someone/churn-fork**", "**Skipped:**", "git fetch origin pull/12/head:fork-pr-12",
-                   "git push origin fork-pr-12", "no cloud credentials and no OIDC id token"):
+    for phrase in (
+        "**someone/churn-fork**",
+        "**Skipped:**",
+        "git fetch origin pull/12/head:fork-pr-12",
+        "git push origin fork-pr-12",
+        "no cloud credentials and no OIDC id token",
+    ):
         assert phrase in notice, phrase
     is_error(workspace.cli("fork-notice", "--pr", "12", "--head-repository", "not a repository"), "owner/name")
 

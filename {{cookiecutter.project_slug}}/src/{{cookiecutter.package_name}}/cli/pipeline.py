@@ -137,8 +137,10 @@ def fork_notice(args: argparse.Namespace) -> int:
     from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, load_params
 
     path = fork_notice.write(load_params(PARAMS_FILE).paths.report, args.pr, args.head_repository, args.repository)
-    print(f"not trained: pull request #{args.pr} comes from the fork {args.head_repository}; wrote {path}",
-          file=sys.stderr)
+    print(
+        f"not trained: pull request #{args.pr} comes from the fork {args.head_repository}; wrote {path}",
+        file=sys.stderr,
+    )
     return NO
 
 
