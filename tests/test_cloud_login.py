@@ -187,7 +187,9 @@ def test_the_release_and_the_monitor_log_in_as_the_release_role(aws: Lab) -> Non
 def test_the_pr_role_cannot_be_used_by_the_release(aws: Lab) -> None:
     """The release asks for the release role: with the PR role in its place, the trust (pull requests only) refuses."""
     results = aws.run("release.yml", "push", vars={**AWS_VARS, "AWS_ROLE_ARN": PR_ROLE})
-    assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in results["build"].failed.stderr
+    refused = results["build"].failed
+    assert refused is not None, describe(results)
+    assert "Not authorized to perform sts:AssumeRoleWithWebIdentity" in refused.stderr
     assert [(login["identity"], login["granted"]) for login in aws.github.logins()] == [(PR_ROLE, False)]
 
 
