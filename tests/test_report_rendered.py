@@ -9,11 +9,13 @@ Debian's headless Chromium, the way GitHub replaces the block by its chart: the 
 from the SVG and from the browser's computed style, and requires this change's line and main's in the two colours the
 report sets, apart from each other, visible on white and named in the chart's title. Last, the page (GitHub's HTML with
 the SVGs inlined) is screenshotted to a PNG, kept as an artifact (``$ARTIFACTS_DIR`` when set), in which each chart
-must show pixels of both colours.
+must show pixels of both colours. Two quick tests show the checks catching what they look for: a cell's unescaped
+pipe, Mermaid's own palette (its first line #ECECFF on white), a title naming the wrong colours, one curve drawn twice,
+a chart Mermaid refuses.
 
 Chromium (``apt-get install chromium``; or Chrome, or ``$CHROMIUM``) and ``tests/render/node_modules``
-(``npm ci --prefix tests/render``) are installed by ``.ci/run``; where either is missing the test is skipped, except
-under ``CI``, where it fails.
+(``npm ci --prefix tests/render``) are installed by ``.ci/run``; where either is missing the tests that render are
+skipped, except under ``CI``, where they fail.
 """
 
 from __future__ import annotations
@@ -34,10 +36,9 @@ from typing import Any
 
 import cmarkgfm
 import pytest
+from cmarkgfm.cmark import Options
 from conftest import UV, UV_RUN, Steps, bake_into
 from PIL import Image
-
-pytestmark = pytest.mark.slow
 
 # Debian's Chromium first (what .ci/run installs), else a Chrome already there (GitHub's Ubuntu runners have one).
 BROWSERS = ("chromium", "google-chrome-stable", "google-chrome", "chromium-browser")
@@ -158,8 +159,9 @@ def parse_html(text: str) -> Node:
 
 
 def gfm(markdown: str) -> str:
-    """HTML as GitHub renders a comment: cmark-gfm with table, strikethrough, autolink, tagfilter and tasklist."""
-    rendered: str = cmarkgfm.github_flavored_markdown_to_html(markdown)
+    """HTML as GitHub renders a comment: cmark-gfm with table, strikethrough, autolink, tagfilter and tasklist, and
+    each line break kept (GitHub does in comments on pull requests, where the report is posted)."""
+    rendered: str = cmarkgfm.github_flavored_markdown_to_html(markdown, Options.CMARK_OPT_HARDBREAKS)
     return rendered
 
 
@@ -325,7 +327,8 @@ class Chart:
     @property
     def palette(self) -> list[str]:
         directive = re.match(r"%%\{init: (.*)\}%%", self.markdown)
-        assert directive, f"no init directive in the chart:\n{self.markdown}"
+        if directive is None:  # Mermaid's own colours
+            return []
         palette: str = json.loads(directive.group(1))["themeVariables"]["xyChart"]["plotColorPalette"]
         return [c.strip() for c in palette.split(",")]
 
@@ -339,6 +342,7 @@ class Chart:
 def render(chromium: str, markdown: str, out: Path) -> tuple[str, list[Chart], int]:
     """GitHub's HTML of the report with each Mermaid block replaced by its SVG (scripts removed), the charts, and the
     page's height in pixels at ``WIDTH``."""
+    out.mkdir(parents=True, exist_ok=True)
     blocks = re.findall(r"^```mermaid\n(.*?)^```", markdown, re.MULTILINE | re.DOTALL)
     page = (
         f'<!doctype html><html><head><meta charset="utf-8"><style>{STYLE}</style>'
@@ -401,6 +405,53 @@ def keep(artifact: Path, record_property: Callable[[str, Any], None]) -> Path:
     return kept
 
 
+def table_problems(markdown: str) -> list[str]:
+    """How GitHub's engine breaks the Markdown's tables: a table lost, a row or cell more or less, a header changed,
+    rows left as a paragraph of pipes."""
+    page = parse_html(gfm(markdown))
+    written, rendered = markdown_tables(markdown), html_tables(page)
+    found = [f"{len(written)} tables written, {len(rendered)} rendered"] if len(written) != len(rendered) else []
+    for source, table in zip(written, rendered, strict=False):
+        if [len(row) for row in table] != [len(row) for row in source]:
+            found.append(
+                f"table {source[0]}: cells per row {[len(r) for r in source]} became {[len(r) for r in table]}"
+            )
+        elif [plain(c) for c in table[0]] != [plain(c) for c in source[0]]:
+            found.append(f"table header {source[0]} became {table[0]}")
+    found += [
+        f"rows rendered as a paragraph: {p.text()!r}"
+        for p in page.iter("p")
+        if any(line.lstrip().startswith("|") for line in p.text().splitlines())
+    ]
+    return found
+
+
+def chart_problems(chart: Chart, ref: str = "main") -> list[str]:
+    """What keeps a reviewer from reading a chart: lines not in the colours the report set or named, a line nearly
+    invisible on white, and in a chart of two lines, this change and ``ref`` drawn alike or as the same curve."""
+    drawn = [rgb(s) for s in chart.strokes]
+    found = []
+    if chart.title != html.unescape(chart.markdown_title):
+        found.append(f"the SVG's title {chart.title!r} is not the report's {chart.markdown_title!r}")
+    if drawn != [rgb(c) for c in chart.computed]:
+        found.append(f"CSS draws the lines in {chart.computed}, not their strokes {chart.strokes}")
+    if drawn != [rgb(c) for c in chart.palette[: len(drawn)]]:
+        found.append(f"lines drawn in {chart.strokes}, not in the palette set, {chart.palette}")
+    found += [f"a line is nearly invisible on white: {s}" for s in chart.strokes if contrast(rgb(s), WHITE) < 3]
+    named, seen = re.findall(r"\((\w+)\)", chart.title), [colour_name(c) for c in drawn]
+    if named != seen:
+        found.append(f"the title names {named}, the lines are {seen}")
+    if len(drawn) == 2:
+        if difference(*drawn) < 40:
+            found.append(f"this change and {ref} are drawn alike: {chart.strokes}")
+        if not re.search(rf"this change \(\w+\) vs {re.escape(ref)} \(\w+\)", chart.title):
+            found.append(f"the title does not say which line is this change and which {ref}")
+        if chart.paths[0] == chart.paths[1]:
+            found.append("the same curve is drawn twice")
+    return found
+
+
+@pytest.mark.slow
 def test_the_report_as_github_renders_it(tmp_path: Path, record_property: Callable[[str, Any], None]) -> None:
     chromium = render_tools()
     step = Steps(record_property)
@@ -409,17 +460,9 @@ def test_the_report_as_github_renders_it(tmp_path: Path, record_property: Callab
     out.mkdir()
     (out / "report.md").write_text(markdown, encoding="utf-8")
 
-    # Every table as written is a table in GitHub's HTML, with the same rows and cells; no row fell out into a
-    # paragraph as text full of pipes.
-    page = parse_html(gfm(markdown))
-    written, rendered = markdown_tables(markdown), html_tables(page)
-    assert len(written) >= 5, f"the report has only {len(written)} table(s)"
-    assert len(rendered) == len(written), f"{len(written)} tables written, {len(rendered)} rendered"
-    for source, table in zip(written, rendered, strict=True):
-        assert [len(row) for row in table] == [len(row) for row in source], (source[0], table)
-        assert [plain(c) for c in table[0]] == [plain(c) for c in source[0]], "a table's header changed"
-    stray = [p.text() for p in page.iter("p") if any(line.lstrip().startswith("|") for line in p.text().splitlines())]
-    assert not stray, f"table rows rendered as paragraphs: {stray}"
+    # Every table as written is a table in GitHub's HTML, with the same rows and cells.
+    assert len(markdown_tables(markdown)) >= 5, "the report has fewer tables than it should"
+    assert table_problems(markdown) == []
 
     # Each chart in SVG: this change's line and main's, in the colours the report set, apart and visible on white.
     started = time.monotonic()
@@ -428,21 +471,7 @@ def test_the_report_as_github_renders_it(tmp_path: Path, record_property: Callab
     assert len(charts) == markdown.count("```mermaid"), "a Mermaid block was not rendered"
     compared = [c for c in charts if len(c.strokes) == 2]
     assert len(compared) >= 2, f"the ROC and PR charts do not both draw this change and main: {charts}"
-    for chart in charts:
-        assert chart.title == html.unescape(chart.markdown_title), "the SVG's title is not the report's"
-        drawn = [rgb(s) for s in chart.strokes]
-        assert drawn == [rgb(c) for c in chart.computed], f"CSS overrides the line colours of {chart.title!r}"
-        assert drawn == [rgb(c) for c in chart.palette[: len(drawn)]], (chart.title, chart.strokes, chart.palette)
-        for colour in drawn:
-            assert contrast(colour, WHITE) >= 3, f"a line of {chart.title!r} is nearly invisible on white: {colour}"
-        named = re.findall(r"\((\w+)\)", chart.title)
-        assert named == [colour_name(c) for c in drawn], f"{chart.title!r} names other colours than it draws"
-    for chart in compared:
-        this, main = (rgb(s) for s in chart.strokes)
-        assert difference(this, main) >= 40, f"this change and main are drawn alike in {chart.title!r}"
-        assert "this change (" in chart.title
-        assert " vs main (" in chart.title
-        assert chart.paths[0] != chart.paths[1], f"{chart.title!r} draws the same curve twice"
+    assert {c.title: chart_problems(c) for c in charts} == {c.title: [] for c in charts}
     record_property("figure:charts", ", ".join(f"{c.title} {c.strokes}" for c in charts))
 
     # The page as a picture: each chart comparing the two shows both colours.
@@ -463,3 +492,45 @@ def test_the_report_as_github_renders_it(tmp_path: Path, record_property: Callab
             for stroke in chart.strokes:
                 pixels = near(crop, rgb(stroke))
                 assert pixels >= 300, f"{chart.title!r}: only {pixels} pixels of {stroke} on the screenshot"
+
+
+# The checks themselves, on what they must catch (a few seconds: no pipeline).
+
+TABLE = "| metric | main | this change |\n|---|---|---|\n| accuracy | 0.80 | 0.82 |\n| {cell} | 1 | 2 |\n"
+
+
+def test_a_table_broken_by_a_pipe_is_caught() -> None:
+    assert table_problems(TABLE.format(cell="slice a\\|b")) == []  # escaped, as the report's cells are
+    problems = table_problems(TABLE.format(cell="slice a|b"))
+    assert problems, "an unescaped pipe in a cell went unnoticed"
+    assert "cells per row [3, 3, 4] became [3, 3, 3]" in problems[0]
+
+
+def chart(palette: str, title: str, *lines: str) -> str:
+    body = "".join(f"    line [{line}]\n" for line in lines)
+    return f'```mermaid\n{palette}xychart-beta\n    title "{title}"\n    x-axis "x" 0 --> 1\n{body}```\n'
+
+
+def test_chart_colours_are_read_from_the_svg(tmp_path: Path) -> None:
+    chromium = render_tools()
+    palette = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#0969DA, #BC4C00"}}}}%%\n'
+    curves = ("0.1, 0.6, 0.9", "0.2, 0.5, 0.8")
+    charts = [
+        chart(palette, "ROC: this change (blue) vs main (orange)", *curves),
+        chart("", "ROC: this change (blue) vs main (orange)", *curves),  # Mermaid's own palette
+        chart(palette, "ROC: this change (orange) vs main (blue)", *curves),
+        chart(palette, "ROC: this change (blue) vs main (orange)", curves[0], curves[0]),
+    ]
+    _, rendered, _ = render(chromium, "\n".join(charts), tmp_path)
+    assert [c.strokes for c in rendered] == [
+        ["#0969DA", "#BC4C00"],
+        ["#ECECFF", "#8493A6"],
+        *[["#0969DA", "#BC4C00"]] * 2,
+    ]
+    good, default, misnamed, same = (chart_problems(c) for c in rendered)
+    assert good == []
+    assert "a line is nearly invisible on white: #ECECFF" in default
+    assert "the title names ['orange', 'blue'], the lines are ['blue', 'orange']" in misnamed
+    assert same == ["the same curve is drawn twice"]
+    with pytest.raises(AssertionError, match="Mermaid refused 1 chart"):
+        render(chromium, "```mermaid\nxychart-beta\n    line [0.1, oops]\n```\n", tmp_path / "refused")
