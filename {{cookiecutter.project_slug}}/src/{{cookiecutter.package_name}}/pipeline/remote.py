@@ -76,7 +76,7 @@ def _check_local(remote: Remote) -> str:
     if in_ci():
         raise RemoteError(
             f"{_named(remote)} is a local path that is not on this CI runner: a folder on a developer's disk is out "
-            "of CI's reach. Use a remote CI can reach (S3, GCS, Azure, SSH...): {WHAT_TO_DO}, commit "
+            f"of CI's reach. Use a remote CI can reach (S3, GCS, Azure, SSH...): {WHAT_TO_DO}, commit "
             ".dvc/config, and give the CI jobs their credentials (README: 'Workflows and their set-up')"
         )
     if not path.parent.is_dir():
