@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,20 +115,11 @@ def s3_server(log: Path) -> Iterator[S3Server]:
         found.client(admin).create_bucket(Bucket=BUCKET)
         yield found
     finally:
-        with _suppress_gone():
+        with suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            with _suppress_gone():
+            with suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=10)
-
-
-@contextmanager
-def _suppress_gone() -> Iterator[None]:
-    try:
-        yield
-    except ProcessLookupError:
-        pass
-
