@@ -10,6 +10,7 @@ credentials (``tests/s3_server.py``, moto with IAM authentication on).
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,6 +149,29 @@ def test_a_read_only_user_passes_and_a_missing_bucket_is_named(on_s3: Path, home
         run(["make", "remote", f"URL=s3://{BUCKET}/dvc", f"ENDPOINT={s3.endpoint}"], on_s3, env=env_for(home))
     assert code == 2, out
     assert "the bucket (or container) 'no-such-bucket' does not exist" in out
+
+
+def test_a_host_that_never_answers_fails_at_the_deadline(on_s3: Path, home: Path, s3: S3Server) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers a byte
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        run(["make", "remote", f"URL=s3://{BUCKET}/dvc", f"ENDPOINT={endpoint}"], on_s3, env=env_for(home))
+        try:
+            started = time.monotonic()
+            result = run(
+                ["uv", "run", "--frozen", PACKAGE, "check-remote", "--deadline", "3"],
+                on_s3,
+                env=env_for(home, s3.read_only),
+                check=False,
+                timeout=60,
+            )
+            seconds = time.monotonic() - started
+        finally:
+            run(["make", "remote", f"URL=s3://{BUCKET}/dvc", f"ENDPOINT={s3.endpoint}"], on_s3, env=env_for(home))
+    assert result.returncode == 2, result
+    assert f"error: DVC remote 'storage' (s3://{BUCKET}/dvc) did not answer within 3 s" in result.stderr
+    assert seconds < QUICK_S, seconds
 
 
 def test_make_pr_twice_on_an_unchanged_commit_leaves_a_clean_tree(tmp_path: Path) -> None:
