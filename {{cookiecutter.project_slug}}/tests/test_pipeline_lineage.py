@@ -24,10 +24,10 @@ pytestmark = pytest.mark.slow
 
 # Outputs a forced rerun may change, and why; everything else must keep its hash. Keep this list short: an entry here
 # is a place where the same inputs do not give the same bytes.
+# The gate's measured latency is not among them: it goes to paths.timings, which neither git nor DVC tracks.
 NONDETERMINISTIC = {
-    "verdict": "the gate's latency check measures time (its `latency` figures and the check's value and margin)",
     "run": "track logs a new MLflow run on every execution: a new run id, model id and link",
-    "report": "it shows the verdict's latency and the run's link",
+    "report": "it shows the run's link (and the latency measured, read from the untracked paths.timings)",
 }
 ALWAYS_CHANGED = "tracking-target"  # runs on every repro by design: it records the tracking URI DVC cannot see
 REPORT_ONLY_MODULE = f"src/{PACKAGE}/contracts/markdown.py"
@@ -106,12 +106,6 @@ def test_a_module_only_the_report_runs_reruns_only_the_report(project: Project) 
     assert project.status() == {}
 
 
-def without_latency(verdict: dict[str, Any]) -> dict[str, Any]:
-    """The verdict but for what the latency check measures."""
-    checks = [c for c in verdict["checks"] if not c["name"].startswith("latency")]
-    return {**{k: v for k, v in verdict.items() if k != "latency"}, "checks": checks}
-
-
 def test_a_forced_repro_changes_nothing_but_the_declared_measurements(project: Project) -> None:
     paths = project.params.paths
     declared = {getattr(paths, name).as_posix() for name in NONDETERMINISTIC}
@@ -129,10 +123,8 @@ def test_a_forced_repro_changes_nothing_but_the_declared_measurements(project: P
         if before[stage].get(key) != after[stage].get(key) and key.partition(":")[2] not in declared
     }
     assert not changed, "a forced rerun changed outputs that must be deterministic:\n" + "\n".join(sorted(changed))
-    # The verdict differs in its latency measurement alone.
-    old_verdict = json.loads(project.cached(before["validate"][f"outs:{paths.verdict.as_posix()}"]).read_text())
-    new_verdict = json.loads((project.root / paths.verdict).read_text())
-    assert without_latency(old_verdict) == without_latency(new_verdict)
+    # The latency was measured again, into the untracked timings file, not into the verdict.
+    assert json.loads((project.root / paths.timings).read_text())["p99_ms"] > 0
 
 
 def test_another_tracking_uri_reruns_track_instead_of_restoring_an_old_record(project: Project) -> None:

@@ -39,8 +39,8 @@ def test_the_commands_and_their_order_are_kept() -> None:
     (sub,) = (a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == [
         *("prepare", "train", "evaluate", "export", "profile", "validate", "track", "report", "gate"),
-        *("fork-notice", "register"),
-        *("synth", "serve", "healthcheck", "promote", "rollback", "history", "follow-registry", "probe"),
+        *("fork-notice", "register", "synth", "check-remote", "remote"),
+        *("serve", "healthcheck", "promote", "rollback", "history", "follow-registry", "probe"),
         *("monitor", "retrain-data"),
     ]
     for name, command in COMMANDS.items():

@@ -16,7 +16,7 @@ BASELINE: verdict.Baseline = {"ref": "main", "commit": None, "metrics": None}
 
 def test_a_verdict_reads_back_as_written(tmp_path: Path) -> None:
     checks = [Check("roc_auc", "pass", 0.9, 0.75, 0.15, "above"), Check.of("parity", False, "differs")]
-    written = verdict.verdict(checks, BASELINE, {"p95_ms": 1.5})
+    written = verdict.verdict(checks, BASELINE)
     verdict.write(tmp_path / "gate.json", written)
     read = verdict.read(tmp_path / "gate.json")
     assert read == written
@@ -25,7 +25,7 @@ def test_a_verdict_reads_back_as_written(tmp_path: Path) -> None:
 
 
 def test_no_failed_check_passes_and_a_skipped_one_does_not_fail(tmp_path: Path) -> None:
-    result = verdict.verdict([Check("a", "pass"), Check("b", "skip")], BASELINE, {})
+    result = verdict.verdict([Check("a", "pass"), Check("b", "skip")], BASELINE)
     assert result["passed"] is True
     assert verdict.failures(result) == []
 
@@ -35,10 +35,10 @@ def test_no_failed_check_passes_and_a_skipped_one_does_not_fail(tmp_path: Path) 
     [
         (None, "No such file"),
         ("{not json", "cannot read the gate's verdict"),
-        ("[]", "no passed, checks, baseline, latency"),
-        ('{"passed": true, "checks": []}', "no baseline, latency"),
+        ("[]", "no passed, checks, baseline"),
+        ('{"passed": true, "checks": []}', "no baseline"),
         (
-            json.dumps({"passed": True, "checks": [{"name": "x"}], "baseline": {}, "latency": {}}),
+            json.dumps({"passed": True, "checks": [{"name": "x"}], "baseline": {}}),
             "check(s) [0] do not have the keys",
         ),
     ],
@@ -52,3 +52,14 @@ def test_a_file_that_is_not_a_verdict_is_refused_naming_why(tmp_path: Path, cont
     assert named in str(raised.value)
     assert str(path) in str(raised.value)
     assert raised.value.exit_code == ERROR
+
+
+def test_timings_read_back_and_anything_else_reads_as_none(tmp_path: Path) -> None:
+    path = tmp_path / "timings.json"
+    assert verdict.read_timings(path) is None
+    path.write_text(json.dumps({"p50_ms": 0.5, "p99_ms": 2.0, "runs": 300}))
+    timings = verdict.read_timings(path)
+    assert timings == {"p50_ms": 0.5, "p99_ms": 2.0, "runs": 300}
+    assert verdict.describe_timings(timings) == "p50 0.500 ms, p99 2.000 ms over 300 runs (batch 1)"
+    path.write_text(json.dumps({"p99_ms": 2.0}))
+    assert verdict.read_timings(path) is None

@@ -24,9 +24,10 @@ _ORDER = ("pipeline", "serving", "release", "monitoring")
 EPILOG = """\
 exit status, every command:
   0  done (the gate passed, the model is healthy, the command did what was asked)
-  1  the answer is no: the gate failed (gate, register), retrain (monitor), roll back (probe), not ready (healthcheck)
+  1  the answer is no: the gate failed (gate, register), retrain (monitor), roll back (probe), not ready (healthcheck),
      not trained (fork-notice: a fork's pull request)
-  2  an error: bad input or settings, a missing file, an unreachable tracking server; the one line on stderr names it
+  2  an error: bad input or settings, a missing file, an unreachable tracking server or DVC remote; the one line on
+     stderr names it
 
 --json (register, monitor, retrain-data, history, probe) prints the result as JSON for scripts."""
 

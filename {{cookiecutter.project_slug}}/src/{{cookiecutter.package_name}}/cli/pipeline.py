@@ -79,6 +79,7 @@ def validate(args: argparse.Namespace) -> int:
     params, schema = settings()
     verdict = validate.run(params, schema)
     print(f"gate {'passed' if verdict['passed'] else 'FAILED'} -> {params.paths.verdict}")
+    _print_timings(params.paths.timings)
     for line in validate.failures(verdict):
         print(f"  failed: {line}")
     return DONE
@@ -109,6 +110,15 @@ def report(args: argparse.Namespace) -> int:
     return DONE
 
 
+def _print_timings(path: Path) -> None:
+    """The latency the gate measured (kept out of the verdict: it differs run to run), when it is here."""
+    from {{ cookiecutter.package_name }}.contracts.verdict import describe_timings, read_timings
+
+    timings = read_timings(path)
+    if timings is not None:
+        print(f"latency measured: {describe_timings(timings)} ({path}, untracked)")
+
+
 @command("gate")
 def gate(args: argparse.Namespace) -> int:
     """Exit 1 when the recorded verdict has a failed check, naming each and by how much."""
@@ -117,6 +127,7 @@ def gate(args: argparse.Namespace) -> int:
 
     params = load_params(PARAMS_FILE)
     verdict = read(params.paths.verdict)
+    _print_timings(params.paths.timings)
     failed = failures(verdict)
     for line in failed:
         print(f"gate failed: {line}", file=sys.stderr)
@@ -196,4 +207,31 @@ def synth(args: argparse.Namespace) -> int:
     _, schema = settings()
     synthetic.write_csv(schema, args.rows, args.seed, Path(args.output))
     print(f"wrote {args.rows} rows to {args.output}")
+    return DONE
+
+
+@command(
+    "check-remote",
+    arg("--deadline", type=float, default=10.0, help="seconds to wait for the remote to answer"),
+)
+def check_remote(args: argparse.Namespace) -> int:
+    """Check in seconds that the default DVC remote answers from here, with these credentials (before pull or push)."""
+    from {{ cookiecutter.package_name }}.pipeline import remote
+
+    print(f"ok: {remote.check(deadline_s=args.deadline)}")
+    return DONE
+
+
+@command(
+    "remote",
+    arg("--url", required=True, help="the remote's URL: s3://bucket/prefix, gs://..., azure://..., ssh://..., a path"),
+    arg("--endpoint", help="an S3- or GCS-compatible server's URL, kept in .dvc/config.local (private)"),
+    arg("--name", help="the remote's name (default: the current default remote's, or 'storage')"),
+)
+def set_remote(args: argparse.Namespace) -> int:
+    """Make a URL the default DVC remote (`dvc remote add -d -f`), its endpoint in .dvc/config.local."""
+    from {{ cookiecutter.package_name }}.pipeline import remote
+
+    for line in remote.configure(args.url, args.endpoint or None, args.name or None):
+        print(line)
     return DONE

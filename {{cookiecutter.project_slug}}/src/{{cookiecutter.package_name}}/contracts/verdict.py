@@ -2,6 +2,10 @@
 
 Written by the ``validate`` stage; read by ``gate``, ``register``, the ``track`` and ``report`` stages. Standard
 library only, so that ``{{ cookiecutter.package_name }} gate`` answers in a fraction of a second.
+
+The verdict holds nothing measured in time: the same inputs give the same bytes, so a rerun leaves ``dvc.lock`` as it
+was. The latency check keeps its pass or fail there; the figures it measured (:class:`Timings`) go to
+``paths.timings``, a file neither git nor DVC tracks, which ``gate``, the report and the MLflow run read if it is there.
 """
 
 from __future__ import annotations
@@ -68,22 +72,24 @@ class Verdict(TypedDict):
     passed: bool
     checks: list[CheckRecord]
     baseline: Baseline
-    latency: dict[str, float]
+
+
+class Timings(TypedDict):
+    """What the latency check measured (``paths.timings``, untracked): in milliseconds, one prediction of batch 1."""
+
+    p50_ms: float
+    p99_ms: float
+    runs: int
 
 
 class VerdictError(ProjectError):
     """A verdict file that is missing or is not one this code writes: the message names the file and the problem."""
 
 
-def verdict(checks: list[Check], baseline: Baseline, latency: dict[str, float]) -> Verdict:
+def verdict(checks: list[Check], baseline: Baseline) -> Verdict:
     """The verdict of these checks (passed when none failed)."""
     records = [cast(CheckRecord, asdict(c)) for c in checks]
-    return {
-        "passed": all(c.status != "fail" for c in checks),
-        "checks": records,
-        "baseline": baseline,
-        "latency": latency,
-    }
+    return {"passed": all(c.status != "fail" for c in checks), "checks": records, "baseline": baseline}
 
 
 def write(path: Path, verdict: Verdict) -> None:
@@ -108,6 +114,26 @@ def read(path: Path) -> Verdict:
     if broken:
         raise VerdictError(f"{path}: check(s) {broken} do not have the keys {sorted(CheckRecord.__annotations__)}")
     return cast(Verdict, document)
+
+
+def read_timings(path: Path) -> Timings | None:
+    """The latency figures of the last ``validate`` run here, or None.
+
+    None when there are none (a fresh clone, or a verdict DVC restored from its cache) or the file is not one this code
+    writes.
+    """
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or set(document) != set(Timings.__annotations__):
+        return None
+    return cast(Timings, document)
+
+
+def describe_timings(timings: Timings) -> str:
+    """One line: the latency figures measured."""
+    return f"p50 {timings['p50_ms']:.3f} ms, p99 {timings['p99_ms']:.3f} ms over {timings['runs']} runs (batch 1)"
 
 
 def failures(verdict: Verdict) -> list[str]:

@@ -44,6 +44,7 @@ class Paths(_Strict):
     parity: Path
     plots: Path
     verdict: Path
+    timings: Path
     run: Path
     tracking: Path
     report: Path

@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
 from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, WARNING, cell, change, table
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER, worsening
-from {{ cookiecutter.package_name }}.contracts.verdict import Verdict
+from {{ cookiecutter.package_name }}.contracts.verdict import Timings, Verdict, read_timings
 from {{ cookiecutter.package_name }}.contracts.verdict import read as read_verdict
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, Params
@@ -33,15 +33,22 @@ MAX_ROWS = 40
 SLICE_METRICS = ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2")  # the columns shown per slice
 
 
-def verdict_section(verdict: Verdict) -> str:
-    """The gate's verdict first: the one thing a reviewer must not miss."""
+def verdict_section(verdict: Verdict, timings: Timings | None = None) -> str:
+    """The gate's verdict first: the one thing a reviewer must not miss (with the latency measured, if known)."""
     failed = [c for c in verdict["checks"] if c["status"] == "fail"]
     head = (
         f"### {PASSED} Gate passed"
         if not failed
         else f"### {FAILED} Gate failed: {len(failed)} check(s) outside their limits"
     )
-    rows = [[c["name"], c["value"], c["limit"], RESULT[c["status"]], c["detail"]] for c in verdict["checks"]]
+    rows = [
+        [
+            c["name"],
+            timings["p99_ms"] if timings and c["name"].startswith("latency") else c["value"],
+            *(c["limit"], RESULT[c["status"]], c["detail"]),
+        ]
+        for c in verdict["checks"]
+    ]
     return f"{head}\n\n{table(['check', 'measured', 'limit', 'result', 'detail'], rows)}"
 
 
@@ -347,7 +354,7 @@ def build(params: Params, schema: Schema, title: str) -> str:
     base_params = lineage.yaml_at(commit, PARAMS_FILE)
     sections = [
         f"## {title}",
-        verdict_section(verdict),
+        verdict_section(verdict, read_timings(paths.timings)),
         metrics_section(evaluation.read(paths.metrics), verdict["baseline"]["metrics"], ref, _averaged(schema)),
         params_section(_without_paths(raw_params), _without_paths(base_params), ref),
         slices_section(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts.errors import AnswerIsNo
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_json
-from {{ cookiecutter.package_name }}.contracts.verdict import Verdict
+from {{ cookiecutter.package_name }}.contracts.verdict import Verdict, read_timings
 from {{ cookiecutter.package_name }}.contracts.verdict import read as read_verdict
 from {{ cookiecutter.package_name }}.pipeline import lineage
 from {{ cookiecutter.package_name }}.pipeline.config import ConfigError, MlflowParams, Params, load_params
@@ -186,7 +186,9 @@ def _log_outputs(
     mlflow.log_metrics(metrics["model"])
     mlflow.log_metrics({f"naive_baseline.{k}": v for k, v in metrics["naive_baseline"]["metrics"].items()})
     mlflow.log_metrics({f"parity.{k}": v for k, v in read_json(paths.parity).items()})
-    mlflow.log_metrics({f"latency.{k}": v for k, v in verdict["latency"].items()})
+    timings = read_timings(paths.timings)  # untracked, so not a dependency of the stage: logged when it is here
+    if timings is not None:
+        mlflow.log_metrics({"latency.p50_ms": timings["p50_ms"], "latency.p99_ms": timings["p99_ms"]})
     mlflow.log_metrics(
         {
             _metric_name(f"slice.{k}"): v
