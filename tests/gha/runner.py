@@ -42,6 +42,7 @@ class StepResult:
     outputs: dict[str, str] = field(default_factory=dict)
     tolerated: bool = False  # failed under continue-on-error
     exported: dict[str, str] = field(default_factory=dict)  # what the step wrote to $GITHUB_ENV
+    env: dict[str, str] = field(default_factory=dict)  # the environment a `run:` step's shell ran in
 
     @property
     def outcome(self) -> str:
@@ -330,7 +331,7 @@ class WorkflowRun:
             stdin=subprocess.DEVNULL,
             check=False,
         )
-        outcome = StepResult("", False, proc.returncode, proc.stdout, proc.stderr)
+        outcome = StepResult("", False, proc.returncode, proc.stdout, proc.stderr, env=process_env)
         outcome.outputs = _key_values(files["GITHUB_OUTPUT"].read_text())
         outcome.exported = _key_values(files["GITHUB_ENV"].read_text())
         return outcome
