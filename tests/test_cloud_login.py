@@ -265,3 +265,18 @@ def test_each_cloud_logs_in_where_it_must_and_only_there(tmp_path: Path, cloud: 
         assert training["train"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
         assert training["fork"]["if"] == "github.event.pull_request.head.repo.full_name != github.repository"
         assert training["fork"]["permissions"] == {"contents": "read"}
+
+
+def test_an_s3_compatible_endpoint_reaches_only_the_jobs_that_log_in(aws: Lab) -> None:
+    """The variable AWS_ENDPOINT_URL_S3 (a team on MinIO, Ceph, R2...) is exported after the login, never to a fork."""
+    endpoint = "https://s3.storage.internal:9000"
+    results = pull_request(aws, REPOSITORY, vars={**AWS_VARS, "AWS_ENDPOINT_URL_S3": endpoint})
+    ok(results, "train")
+    assert f"AWS_ENDPOINT_URL_S3={endpoint}\n" in results["train"].step("Reproduce").stdout
+    fork = pull_request(aws, "someone/churn-model", vars={**AWS_VARS, "AWS_ENDPOINT_URL_S3": endpoint})["fork"]
+    assert [s.name for s in fork.steps if not s.skipped and s.uses is None]
+    assert not [s.name for s in fork.steps if "AWS_ENDPOINT_URL_S3" in s.env]
+    # Unset (AWS itself): the step is skipped and nothing is exported.
+    plain = pull_request(aws, REPOSITORY, vars=AWS_VARS)["train"]
+    assert plain.step("Point S3 at the endpoint").skipped
+    assert "AWS_ENDPOINT_URL_S3" not in printed(plain)
