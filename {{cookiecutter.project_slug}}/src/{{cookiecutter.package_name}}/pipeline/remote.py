@@ -29,6 +29,7 @@ DEADLINE_S = 10.0
 ENDPOINT_SCHEMES = ("s3", "gs")
 """The remotes whose endpoint (an S3- or GCS-compatible server) ``remote --endpoint`` sets: option ``endpointurl``."""
 WHAT_TO_DO = "`make remote URL=<url> [ENDPOINT=<url>]` sets the default remote (README: 'For the team')"
+ENDPOINT_AT = "the endpoint (.dvc/config.local; in CI, for S3, the variable AWS_ENDPOINT_URL_S3)"
 
 
 class RemoteError(ProjectError):
@@ -128,7 +129,7 @@ def _explain(remote: Remote, exc: BaseException) -> RemoteError:
     if isinstance(exc, FileNotFoundError):
         return RemoteError(f"{_named(remote)}: {message}: create it, or {WHAT_TO_DO}")
     return RemoteError(
-        f"{_named(remote)} is unreachable ({kind}: {message}): check the URL, the endpoint (.dvc/config.local) and "
+        f"{_named(remote)} is unreachable ({kind}: {message}): check the URL, {ENDPOINT_AT} and "
         f"the network, or {WHAT_TO_DO}"
     )
 
@@ -158,7 +159,7 @@ def check(root: Path = Path(), deadline_s: float = DEADLINE_S) -> str:
         if thread.is_alive():
             raise RemoteError(
                 f"{_named(remote)} did not answer within {deadline_s:g} s: it is unreachable from here; check the "
-                f"URL, the endpoint (.dvc/config.local) and the network, or {WHAT_TO_DO}"
+                f"URL, {ENDPOINT_AT} and the network, or {WHAT_TO_DO}"
             )
         if "error" in result:
             raise _explain(remote, result["error"])
