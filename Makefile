@@ -50,10 +50,10 @@ bench-monitor: sync ## The project's `monitor` on 1M logged predictions: benchma
 	$(UV) run --frozen python -m tools.monitor_benchmark --readme README.md
 
 test: sync lint ## Lint, then run every test of the template, the slow end-to-end runs included
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --durations=15
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 test-fast: sync ## Run the tests that do not install a baked project
-	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not slow"
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
 
 lint: sync ## Ruff and strict mypy on the template's own code (tools/ and tests/), the generated project's rules
 	$(UV) run --frozen ruff check tools tests

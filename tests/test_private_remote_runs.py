@@ -28,7 +28,8 @@ from gha.runner import JobResult, WorkflowRun, describe
 from s3_server import BUCKET, Credentials, S3Server, s3_server
 from test_workflow_runs import comment, comments, push_branch, workflow_run_event
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module: its project, lab and S3 server are made once (pytest-xdist, --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("private-remote-runs")]
 
 REPOSITORY = "your-org/churn-model"
 PREFIX = "churn"

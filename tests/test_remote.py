@@ -23,7 +23,8 @@ PACKAGE = "churn_model"
 QUICK_S = 10  # "fails in seconds": the command's own deadline is 10 s, and a refusal comes back well within it
 NO_AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "CI", "GITHUB_ACTIONS")
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole module: its baked project and S3 server are made once (pytest-xdist, --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("remote")]
 
 
 def env_for(home: Path, credentials: Credentials | None = None, **extra: str) -> dict[str, str]:
