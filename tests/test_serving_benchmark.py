@@ -21,6 +21,7 @@ from tools.bake import TEMPLATE
 from tools.serving_bench import (
     common,
     envs,
+    floor,
     hardening,
     load,
     logcost,
@@ -640,7 +641,12 @@ def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[
     judged = {t["name"]: t for t in figures["targets"]}
     assert list(judged) == [t[0] for t in report.TARGETS]
     assert judged["http_layer"]["value"] is not None
+    bounds = figures["floor"]  # the HTTP layer alone costs less than a prediction, and the model's run is part of it
+    assert 0 < bounds["http_us"] < figures["servers"]["ours"]["load"]["cpu_us_per_request"]
+    assert 0 < bounds["model_run_us"] < bounds["floor_us"]["ours"] < bounds["floor_us"]["ours-v2"]
+    assert 0 < bounds["json_us"]["ours"] < bounds["json_us"]["ours-v2"]  # thirty tensors are more JSON than a row
     if WITH_PEERS:
+        assert {row["route"] for row in figures["budgets"]} == {"ours", "ours-v2"}
         assert figures["servers"]["mlserver"]["runtime_env"]["versions"]["uvloop"].startswith("0.21")
         assert figures["ratios"]["best_peer"]["which"]["throughput"] in ("mlflow", "kserve", "mlserver")
         assert judged["throughput_peers"]["value"] is not None
@@ -673,3 +679,50 @@ def test_serving_benchmark_short_run(tmp_path: Path, record_property: Callable[[
     assert "| figure | logging off | logging on | change | target | met |" in table
     assert f"| figure | before the hardening ({hardening.BASELINE}) | now | change | target | met |" in table
     assert "targets missed" in result.stdout or figures["targets_met"]
+
+
+def test_budgets_set_each_throughput_target_against_the_floor() -> None:
+    figures = _figures(ours_rps=15_000, cpu_us=44.0, v2=(9_000, 90.0, 2.5))
+    figures["floor"] = {
+        "http_path": "/healthz",
+        "http_us": 14.0,
+        "http_throughput_rps": 50_000,
+        "model_run_us": 6.0,
+        "json_us": {"ours": 2.0, "ours-v2": 8.0},
+        "floor_us": {"ours": 22.0, "ours-v2": 28.0},
+    }
+    rows = {row["route"]: row for row in floor.budgets(figures, figures["targets"])}
+    # KServe's 1,500 req/s is the best peer's: 15 times that is 22,500 req/s, 44.4 µs of one core per request
+    assert rows["ours"] == {
+        "target": "throughput_peers",
+        "route": "ours",
+        "peer": "kserve",
+        "peer_rps": 1_500,
+        "times": 15,
+        "budget_us": 44.4,
+        "ours_us": 44.0,
+        "floor_us": 22.0,
+        "reachable": True,
+    }
+    figures["servers"]["kserve"]["load"]["throughput_rps"] = 4_000  # 15 times: 60,000 req/s: 16.7 µs, below the floor
+    figures["ratios"] = report.all_ratios(figures["servers"])
+    rows = {row["route"]: row for row in floor.budgets(figures, figures["targets"])}
+    assert rows["ours"]["budget_us"] == 16.7
+    assert not rows["ours"]["reachable"]
+    assert not rows["ours-v2"]["reachable"]
+    figures["budgets"] = list(rows.values())
+    table = markdown.markdown(figures)
+    assert "| `pkg serve` | 16.7 µs | 44 µs | 22 µs | 2 µs | **no**: the budget is below the floor |" in table
+    v2_row = "| `pkg serve`, v2 `…/infer` | 16.7 µs | 90 µs | 28 µs | 8 µs | **no**: the budget is below the floor |"
+    assert v2_row in table
+    assert "Floor = the HTTP layer alone, 14 µs (`GET /healthz` under the same load" in table
+    del figures["floor"]  # a run without the floor: no budgets, no table
+    assert floor.budgets(figures, figures["targets"]) == []
+
+
+def test_lua_get_script() -> None:
+    script = load.lua_get("/healthz")
+    assert 'wrk.method = "GET"' in script
+    assert 'wrk.path = "/healthz"' in script
+    assert "wrk.body" not in script
+    assert "done = function(summary, latency, requests)" in script

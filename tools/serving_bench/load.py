@@ -26,6 +26,11 @@ end
 """.replace("MARK", SUMMARY_MARK)
 
 
+def lua_get(path: str) -> str:
+    """A wrk script that GETs ``path`` and prints its summary as one JSON line at the end."""
+    return f'wrk.method = "GET"\nwrk.path = "{path}"\n{_LUA_DONE}'
+
+
 def lua_script(path: str, body: str) -> str:
     """A wrk script that POSTs ``body`` as JSON to ``path`` and prints its summary as one JSON line at the end."""
     level = 0

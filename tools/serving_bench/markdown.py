@@ -108,6 +108,7 @@ def markdown(figures: dict[str, Any]) -> str:
             f"one server process). {_parity_line(figures)}"
         ),
     ]
+    lines += _budget_table(figures)
     lines += _log_table(figures)
     lines += _hardening_table(figures)
     machine, load = figures["machine"], figures["load_average"]
@@ -226,6 +227,44 @@ def _log_table(figures: dict[str, Any]) -> list[str]:
             f"({log['share_logged']:.1%}), {log['dropped']} dropped, {log['write_errors']} write errors."
         ),
     ]
+
+
+def _budget_table(figures: dict[str, Any]) -> list[str]:
+    """What the throughput targets against the best peer allow per request, against ours and the floor."""
+    rows, floor = figures.get("budgets") or [], figures.get("floor")
+    if not rows or not floor:
+        return []
+    titles = {name: server["title"] for name, server in figures["servers"].items()}
+    first = rows[0]
+    lines = [
+        "",
+        (
+            f"What the {first['times']:g}× targets ask, in server CPU per request (one process on one core: "
+            f"requests/s = 1 s / CPU per request; the best peer is {titles[first['peer']]}, "
+            f"{first['peer_rps']:,.0f} req/s):"
+        ),
+        "",
+        "| route | budget for the target | ours | floor | of which JSON in and out | reachable |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        verdict = "yes" if row["reachable"] else "**no**: the budget is below the floor"
+        lines.append(
+            f"| {titles[row['route']]} | {row['budget_us']:g} µs | {row['ours_us']:g} µs | {row['floor_us']:g} µs "
+            f"| {floor['json_us'][row['route']]:g} µs | {verdict} |"
+        )
+    lines += [
+        "",
+        (
+            f"Floor = the HTTP layer alone, {floor['http_us']:g} µs (`GET {floor['http_path']}` under the same load: "
+            f"no body, no JSON, no model; {floor['http_throughput_rps']:,.0f} req/s) + the route's JSON alone "
+            f"(`orjson.loads` of the request, `orjson.dumps` of the answer) + the model's run alone, "
+            f"{floor['model_run_us']:g} µs (`Model.infer` on one parsed row); in process, the fastest of 7 rounds. "
+            "Any server reads the request, parses it, runs the model and writes the answer: the floor leaves "
+            "nothing for validating the request or routing it."
+        ),
+    ]
+    return lines
 
 
 def _hardening_table(figures: dict[str, Any]) -> list[str]:

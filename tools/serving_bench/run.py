@@ -30,6 +30,7 @@ from tools.serving_bench.common import (
     write_dataset,
 )
 from tools.serving_bench.envs import runtime_envs
+from tools.serving_bench.floor import budgets, measure_floor
 from tools.serving_bench.hardening import BASELINE, measure_hardening
 from tools.serving_bench.logcost import measure_prediction_log
 from tools.serving_bench.markdown import write_outputs
@@ -123,6 +124,10 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
         answers[name], tolerances[name] = servers[name].pop("predictions"), server.tolerance
         phases[name], clock = time.perf_counter() - clock, time.perf_counter()
     assert our_server is not None  # "ours" is always in names
+    print(f"3. floor: {our_server.name} on GET /healthz, and the model's run in process", flush=True)
+    routes = [our_server, *(makers[name]() for name in names if name == "ours-v2")]
+    floor = measure_floor(routes, package, venvs["ours"], rows[0], settings, work)
+    phases["floor"], clock = time.perf_counter() - clock, time.perf_counter()
     prediction_log = None
     if settings.log_rounds:
         print(
@@ -177,6 +182,7 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
         "phase_seconds": {name: round(seconds, 1) for name, seconds in phases.items()},
         "image": None,  # the project's `make image` (buildah) is not run here: no image size
         "servers": servers,
+        "floor": floor,
         "prediction_log": prediction_log,
         "hardening": hardening,
     }
@@ -185,6 +191,7 @@ def benchmark(settings: argparse.Namespace) -> dict[str, Any]:
     }
     figures["ratios"] = all_ratios(servers)
     figures["targets"] = judge(figures)
+    figures["budgets"] = budgets(figures, figures["targets"])
     figures["targets_met"] = all(t["met"] is not False for t in figures["targets"])
     figures["problems"] = problems(figures)
     figures["valid"] = not figures["problems"]

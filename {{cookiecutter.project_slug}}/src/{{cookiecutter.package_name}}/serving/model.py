@@ -308,10 +308,11 @@ class Model:
         One numpy conversion when every value is a valid number; a value-by-value check, which names the first bad
         value, otherwise.
         """
-        if {type(v) for row in values for v in row} <= NUMBER_TYPES:
+        flat = values[0] if len(values) == 1 else list(itertools.chain.from_iterable(values))
+        if set(map(type, flat)) <= NUMBER_TYPES:
             with contextlib.suppress(OverflowError):  # an integer beyond any float: the slow path names it
                 whole = self.integer_at
-                if max(map(abs, itertools.chain.from_iterable(values))) <= FLOAT32_MAX and (  # false with NaN too
+                if max(map(abs, flat)) <= FLOAT32_MAX and (  # false with NaN too
                     not whole  # whole numbers are checked before float32 rounds them
                     or (
                         all(float(v).is_integer() for k in whole for v in values[k])
@@ -319,7 +320,7 @@ class Model:
                         else all(float(row[k]).is_integer() for row in values for k in whole)
                     )
                 ):
-                    array = np.array(values, dtype=np.float32)
+                    array = np.array(flat, dtype=np.float32).reshape(len(values), -1)  # flat: one conversion
                     return np.ascontiguousarray(array.T) if by_column else array
         features = [self.inputs[k] for k in self.numeric_at]
         limit = FLOAT32_MAX
