@@ -253,6 +253,50 @@ def prune() -> None:
                 remove(path)
 
 
+# What a template update (cruft update, make template-update) never touches: files the team owns after the bake.
+# data/: the data (its DVC pointer and .gitignore) and the data contract (schema.yaml, reviewed like code); dvc.lock:
+# the pipeline's record, written by `dvc repro` only. Everything else is merged: a change of the team's and one of the
+# template's in the same lines makes a conflict (.rej files), never a silent overwrite.
+CRUFT_SKIP = ["data", "dvc.lock", ".cruft.json"]
+
+
+def git(*args: str, cwd: str) -> str | None:
+    """``git args`` in ``cwd``: its output, or None when git is missing or fails (not a git checkout)."""
+    if not shutil.which("git"):
+        return None
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def record_template() -> None:
+    """Write ``.cruft.json`` as ``cruft create`` does: the template's source and commit, and the answers, so that
+    ``cruft check`` and ``make template-update`` (cruft update) can bring the template's later changes."""
+    repo_dir = str(Path(ANSWERS.get("_repo_dir") or ".").resolve())
+    given = str(ANSWERS.get("_template") or repo_dir)
+    local = Path(given).expanduser()
+    if not local.is_absolute():
+        local = Path(os.environ.get("PWD") or os.getcwd()) / local
+    # A local folder is recorded by its absolute path; a URL (or gh: abbreviation) by the clone's origin URL.
+    source = str(local.resolve()) if local.is_dir() else (git("remote", "get-url", "origin", cwd=repo_dir) or given)
+    commit = git("rev-parse", "HEAD", cwd=repo_dir)
+    if commit is None:
+        print(f"note: the template ({source}) is not a git checkout: .cruft.json records no commit, so `make "
+              "template-check` and `make template-update` cannot compare versions (link it with `cruft link`)")
+    elif git("status", "--porcelain", "--untracked-files=no", cwd=repo_dir):
+        print(f"note: the template has uncommitted changes: .cruft.json records its last commit ({commit[:12]}), "
+              "which this project does not match exactly")
+    answers = {k: v for k, v in ANSWERS.items() if not k.startswith("_")}
+    state = {
+        "template": source,
+        "commit": commit,
+        "checkout": ANSWERS.get("_checkout") or None,
+        "context": {"cookiecutter": {**answers, "_template": source, "_commit": commit}},
+        "directory": None,
+        "skip": CRUFT_SKIP,
+    }
+    Path(".cruft.json").write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def init_git() -> None:
     """An empty repository on ``main``, ready for the first commit (skipped if git is not installed)."""
     if shutil.which("git") and not Path(".git").exists():
@@ -261,6 +305,12 @@ def init_git() -> None:
 
 def main() -> int:
     """Run every step; print what to do next."""
+    if "_commit" in ANSWERS:
+        # cruft renders the template twice (the project's commit and the newest) and applies the difference: the data
+        # and git are the project's own, so only what the answers turned off is removed.
+        shutil.rmtree(SAMPLES, ignore_errors=True)
+        prune()
+        return 0
     try:
         source = place_dataset()
     except Refused as exc:
@@ -269,6 +319,7 @@ def main() -> int:
         return 1
     track_with_dvc()
     prune()
+    record_template()
     init_git()
     print(f"Generated {ANSWERS['project_slug']} with {source}. Next: cd {ANSWERS['project_slug']} && make setup")
     return 0
