@@ -285,7 +285,10 @@ def record_template() -> None:
     elif git("status", "--porcelain", "--untracked-files=no", cwd=repo_dir):
         print(f"note: the template has uncommitted changes: .cruft.json records its last commit ({commit[:12]}), "
               "which this project does not match exactly")
-    answers = {k: v for k, v in ANSWERS.items() if not k.startswith("_")}
+    # The context as cruft writes it (cookiecutter.json's order, its private keys too), so its first update only
+    # changes the commit.
+    keys = [k for k in json.loads((Path(repo_dir) / "cookiecutter.json").read_text(encoding="utf-8")) if k in ANSWERS]
+    answers = {k: ANSWERS[k] for k in keys if k != "__prompts__"}
     state = {
         "template": source,
         "commit": commit,

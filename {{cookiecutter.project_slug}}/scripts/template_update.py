@@ -12,6 +12,7 @@ Exit status: 0 up to date / updated cleanly; 1 behind the template (check) or co
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from typing import Any
 
 from cruft._commands import check, update
 from cruft._commands.utils import generate
+
+updating = importlib.import_module("cruft._commands.update")  # the module (the package exports the function)
 
 PROJECT = Path()
 CRUFT_FILE = PROJECT / ".cruft.json"
@@ -42,7 +45,19 @@ def _with_template_dir(original: Callable[..., dict[str, Any]]) -> Callable[...,
     return generate_context
 
 
+def _three_way_or_reject(diff: str, project: Path, allow_untracked_files: bool) -> None:
+    """Apply the update with a three-way merge; if it conflicts, undo it and apply it hunk by hunk instead, so each
+    conflict is a ``.rej`` file beside an untouched file rather than conflict markers (cruft keeps the markers)."""
+    merged = subprocess.run(["git", "apply", "-3"], input=diff.encode(), cwd=project, capture_output=True, check=False)
+    if merged.returncode == 0:
+        return
+    subprocess.run(["git", "reset", "--quiet", "--hard", "HEAD"], cwd=project, check=True)
+    subprocess.run(["git", "clean", "--quiet", "-fd"], cwd=project, check=True)  # the tree was clean: only the update's
+    updating._apply_patch_with_rejections(diff, project)
+
+
 generate.generate_cookiecutter_context = _with_template_dir(generate.generate_cookiecutter_context)  # type: ignore[assignment]
+updating._apply_three_way_patch = _three_way_or_reject
 
 
 def git(*args: str) -> str:
@@ -88,6 +103,8 @@ def run_update() -> int:
     if not update(project_dir=PROJECT, skip_apply_ask=True, allow_untracked_files=False):
         return 2
     newest = json.loads(CRUFT_FILE.read_text(encoding="utf-8"))
+    newest["context"]["cookiecutter"].pop("_repo_dir", None)  # cruft's temporary clone: gone already
+    CRUFT_FILE.write_text(json.dumps(newest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     rejected = conflicts()
     if rejected:
         print(f"error: the template's update ({recorded['commit'][:12]} -> {newest['commit'][:12]}) conflicts with "
