@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_TEMPLATE, bake_into, project_env, run
+from conftest import PROJECT_TEMPLATE, bake_into, project_env, run, write_multiclass_csv
 from cookiecutter.main import cookiecutter
 
 from tools.bake import TEMPLATE
@@ -59,9 +59,11 @@ def advance(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-def bake_from(template: Path, output: Path) -> Path:
-    """Bake ``template`` (a folder) with the default answers; the project is committed as a team would."""
-    project = Path(cookiecutter(str(template), no_input=True, output_dir=str(output), accept_hooks=True))
+def bake_from(template: Path, output: Path, **answers: str) -> Path:
+    """Bake ``template`` (a folder) with ``answers``; the project is committed as a team would."""
+    project = Path(
+        cookiecutter(str(template), no_input=True, extra_context=answers, output_dir=str(output), accept_hooks=True)
+    )
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", "Baked from the template")
     return project
@@ -160,3 +162,20 @@ def test_conflicting_update_leaves_rej_files_and_commits_nothing(tmp_path: Path)
     assert TEMPLATE_LINE in (project / "README.md.rej").read_text()
     assert readme.read_text() == team_readme  # the conflicting file is left as the team wrote it
     assert (project / "TEMPLATE-NEWS.md").is_file()  # what applied cleanly is in the working tree, for review
+
+
+def test_a_project_of_your_own_csv_updates_without_the_csv(tmp_path: Path) -> None:
+    template = template_repo(tmp_path)
+    csv = write_multiclass_csv(tmp_path / "plants.csv")
+    project = bake_from(template, tmp_path / "out", dataset=str(csv), target_column="species", task="classification")
+    schema = (project / "data" / "schema.yaml").read_text()
+    csv.unlink()  # the update runs elsewhere (CI): the bake's file is not there
+    new = advance(template)
+    updated = make(project, "template-update")
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert TEMPLATE_LINE in (project / "README.md").read_text()
+    assert (project / "data" / "schema.yaml").read_text() == schema  # the data contract is the team's (skip)
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["commit"] == new
+    assert state["context"]["cookiecutter"]["dataset"] == str(csv)
+    assert state["context"]["cookiecutter"]["target_column"] == "species"

@@ -38,7 +38,7 @@ VARIANTS = {v.id: v for v in E2E_VARIANTS} | {
         {"dvc_remote_url": "azure://container/dvc", "cloud": "azure", "include_deploy": "no"},
     ),
 }
-GENERATED = ("ci.yml", "pr-training.yml", "pr-comment.yml", "release.yml", "monitor.yml")
+GENERATED = ("ci.yml", "pr-training.yml", "pr-comment.yml", "release.yml", "monitor.yml", "template-update.yml")
 DEPLOY_JOBS = ("promote-dev", "promote-staging", "promote-prod")
 
 
@@ -277,3 +277,22 @@ def test_generated_monitor_workflow_rules(generated: dict[str, Path], variant: s
     runs = [s.get("run", "") for job in jobs.values() for s in job["steps"]]
     assert any("make monitor" in r for r in runs)
     assert any("make retrain-pr" in r for r in runs)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_template_update_workflow_rules(generated: dict[str, Path], variant: str) -> None:
+    workflow = yaml.safe_load((generated[variant] / "template-update.yml").read_text())
+    assert set(triggers(workflow)) == {"schedule", "workflow_dispatch"}
+    assert workflow["concurrency"] == {"group": "template-update", "cancel-in-progress": False}
+    (job,) = workflow["jobs"].values()
+    # It pushes one branch and opens one pull request; it reaches no cloud, so it asks for no id token.
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    steps = job["steps"]
+    # The release App's token opens the pull request (so its checks run) and may push workflow changes.
+    app = next(s for s in steps if s.get("uses", "").startswith("actions/create-github-app-token@"))
+    assert app["with"]["permission-workflows"] == "write"
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["token"] == "${{ steps.app-token.outputs.token || github.token }}"
+    runs = [s["run"] for s in steps if "run" in s]
+    assert len(runs) == 1
+    assert runs[0].rstrip().endswith("make template-pr")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -56,6 +57,8 @@ def _three_way_or_reject(diff: str, project: Path, allow_untracked_files: bool) 
     updating._apply_patch_with_rejections(diff, project)
 
 
+# The template's hooks: a re-render for an update, without the data (the dataset file of the bake need not exist).
+os.environ["TEMPLATE_UPDATE"] = "1"
 generate.generate_cookiecutter_context = _with_template_dir(generate.generate_cookiecutter_context)  # type: ignore[assignment]
 updating._apply_three_way_patch = _three_way_or_reject
 
