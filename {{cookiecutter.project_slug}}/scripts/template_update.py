@@ -1,5 +1,7 @@
-"""Keep the project up with its template: ``check`` says whether the template moved since ``.cruft.json``'s commit,
-``update`` applies the template's changes since then (cruft update) to the working tree.
+"""Keep the project up with its template (cruft, with what this template needs).
+
+``check`` says whether the template moved since ``.cruft.json``'s commit; ``update`` applies the template's changes
+since then (cruft update) to the working tree.
 
 cruft renders the template twice (the recorded commit and the newest) with the recorded answers and applies the
 difference. This template needs two things plain ``cruft`` does not give it: its ``_extensions`` (answer_guard.py)
@@ -47,8 +49,10 @@ def _with_template_dir(original: Callable[..., dict[str, Any]]) -> Callable[...,
 
 
 def _three_way_or_reject(diff: str, project: Path, allow_untracked_files: bool) -> None:
-    """Apply the update with a three-way merge; if it conflicts, undo it and apply it hunk by hunk instead, so each
-    conflict is a ``.rej`` file beside an untouched file rather than conflict markers (cruft keeps the markers)."""
+    """Apply the update with a three-way merge; if it conflicts, undo it and apply it hunk by hunk instead.
+
+    So each conflict is a ``.rej`` file beside an untouched file rather than conflict markers (cruft keeps those).
+    """
     merged = subprocess.run(["git", "apply", "-3"], input=diff.encode(), cwd=project, capture_output=True, check=False)
     if merged.returncode == 0:
         return
@@ -71,13 +75,18 @@ def git(*args: str) -> str:
 def state() -> dict[str, Any]:
     """``.cruft.json``, or exit 2 naming what is missing."""
     if not CRUFT_FILE.is_file():
-        print("error: no .cruft.json: this project does not record its template (bake it again, or `cruft link URL`)",
-              file=sys.stderr)
+        print(
+            "error: no .cruft.json: this project does not record its template (bake it again, or `cruft link URL`)",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     recorded: dict[str, Any] = json.loads(CRUFT_FILE.read_text(encoding="utf-8"))
     if not recorded.get("commit"):
-        print(f"error: .cruft.json records no commit of {recorded.get('template')}: the template was not a git "
-              "checkout when the project was baked; `cruft link` it to a commit", file=sys.stderr)
+        print(
+            f"error: .cruft.json records no commit of {recorded.get('template')}: the template was not a git "
+            "checkout when the project was baked; `cruft link` it to a commit",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     return recorded
 
@@ -100,8 +109,11 @@ def run_update() -> int:
     """Apply the template's changes to the working tree; 1 (and the files to resolve) when some did not apply."""
     recorded = state()
     if git("status", "--porcelain"):
-        print("error: the working tree has changes: commit or stash them first, so the template's update is the only "
-              "change to review (git status lists them)", file=sys.stderr)
+        print(
+            "error: the working tree has changes: commit or stash them first, so the template's update is the only "
+            "change to review (git status lists them)",
+            file=sys.stderr,
+        )
         return 2
     if not update(project_dir=PROJECT, skip_apply_ask=True, allow_untracked_files=False):
         return 2
@@ -110,12 +122,18 @@ def run_update() -> int:
     CRUFT_FILE.write_text(json.dumps(newest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     rejected = conflicts()
     if rejected:
-        print(f"error: the template's update ({recorded['commit'][:12]} -> {newest['commit'][:12]}) conflicts with "
-              "this project's changes in the lines of these files; the rest is applied:", file=sys.stderr)
+        print(
+            f"error: the template's update ({recorded['commit'][:12]} -> {newest['commit'][:12]}) conflicts with "
+            "this project's changes in the lines of these files; the rest is applied:",
+            file=sys.stderr,
+        )
         for path in rejected:
             print(f"  {path}", file=sys.stderr)
-        print("Resolve each .rej file's hunks by hand and delete it, then commit; or drop the whole update with "
-              "`git checkout -- . && git clean -fd`.", file=sys.stderr)
+        print(
+            "Resolve each .rej file's hunks by hand and delete it, then commit; or drop the whole update with "
+            "`git checkout -- . && git clean -fd`.",
+            file=sys.stderr,
+        )
         return 1
     if newest["commit"] != recorded["commit"]:
         print(f"updated to the template's {newest['commit'][:12]}: review `git diff`, run the tests, commit")
