@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_TEMPLATE, bake_into, project_env, run, write_multiclass_csv
 from cookiecutter.main import cookiecutter
+from gha.lab import Lab, job_annotations, ok
+from test_workflow_runs import APP, APP_SECRETS
 
 from tools.bake import TEMPLATE
 
@@ -32,7 +34,7 @@ def git(cwd: Path, *args: str) -> str:
 def template_repo(root: Path) -> Path:
     """A git repository holding this template's files, one commit ("old")."""
     repo = root / "template"
-    repo.mkdir()
+    repo.mkdir(parents=True)
     for name in TEMPLATE_FILES:
         source = TEMPLATE / name
         if source.is_dir():
@@ -179,3 +181,41 @@ def test_a_project_of_your_own_csv_updates_without_the_csv(tmp_path: Path) -> No
     assert state["commit"] == new
     assert state["context"]["cookiecutter"]["dataset"] == str(csv)
     assert state["context"]["cookiecutter"]["target_column"] == "species"
+
+
+@pytest.mark.slow
+def test_template_update_workflow_opens_then_updates_one_pull_request(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "upstream")
+    project = bake_from(template, tmp_path)
+    lab = Lab(tmp_path, project_env())
+    assert project == lab.origin
+    lab.github.publish(project)
+    app = {"vars": APP, "secrets": APP_SECRETS}
+
+    idle = lab.run("template-update.yml", "schedule", **app)
+    ok(idle, "template-update")
+    assert "no template-update pull request" in " ".join(job_annotations(idle["template-update"], "notice"))
+    assert not lab.github.read()["pulls"]
+
+    new = advance(template)
+    opened = lab.run("template-update.yml", "schedule", **app)
+    ok(opened, "template-update")
+    (pull,) = lab.github.read()["pulls"]
+    assert pull["head"]["ref"] == "template/update"
+    assert "template-update" in pull["labels"]
+    assert new[:12] in pull["body"]
+    assert TEMPLATE_LINE in lab.github.show("README.md", "template/update")
+    assert json.loads(lab.github.show(".cruft.json", "template/update"))["commit"] == new
+    assert TEMPLATE_LINE not in lab.github.show("README.md", "main")
+
+    # The template moves again: the same pull request is updated, its branch is main plus the newest template.
+    readme = template / PROJECT_TEMPLATE.name / "README.md"
+    readme.write_text(readme.read_text() + "\nAnd a later line.\n")
+    git(template, "commit", "--quiet", "--all", "-m", "newer")
+    newer = git(template, "rev-parse", "HEAD")
+    updated = lab.run("template-update.yml", "schedule", **app)
+    ok(updated, "template-update")
+    (pull,) = lab.github.read()["pulls"]
+    assert json.loads(lab.github.show(".cruft.json", "template/update"))["commit"] == newer
+    assert "And a later line." in lab.github.show("README.md", "template/update")
+    assert newer[:12] in pull["body"]
