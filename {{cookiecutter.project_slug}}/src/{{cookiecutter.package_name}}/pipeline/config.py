@@ -48,6 +48,7 @@ class Paths(_Strict):
     run: Path
     tracking: Path
     report: Path
+    card: Path
     reference: Path
     monitor: Path
 
@@ -80,12 +81,21 @@ class TrainParams(_Strict):
         return params
 
 
+class BootstrapParams(_Strict):
+    """The bootstrap behind the test-set metrics' confidence intervals: test rows drawn with replacement."""
+
+    resamples: int = Field(ge=100, le=100_000)
+    confidence: float = Field(gt=0, lt=1)
+    seed: int
+
+
 class EvaluateParams(_Strict):
     """Evaluation settings."""
 
     min_slice_size: int = Field(ge=1)
     curve_points: int = Field(ge=3, le=200)
     max_plot_rows: int = Field(ge=100)
+    bootstrap: BootstrapParams
 
 
 class ExportParams(_Strict):
