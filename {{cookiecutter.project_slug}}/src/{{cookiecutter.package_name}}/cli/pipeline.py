@@ -99,6 +99,18 @@ def track(args: argparse.Namespace) -> int:
     return DONE
 
 
+@command("card")
+def card(args: argparse.Namespace) -> int:
+    """Write the model card from the pipeline's artifacts and the team's sentences."""
+    from {{ cookiecutter.package_name }}.pipeline import card
+    from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, load_params
+
+    params = load_params(PARAMS_FILE)  # not settings(): the card does not read the data contract
+    card.run(params)
+    print(f"wrote {params.paths.card}")
+    return DONE
+
+
 @command("report")
 def report(args: argparse.Namespace) -> int:
     """Write the Markdown report for the pull request."""

@@ -49,14 +49,15 @@ class Paths(_Strict):
     tracking: Path
     report: Path
     card: Path
+    card_text: Path
     reference: Path
     monitor: Path
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=True)
 
     def outputs(self) -> list[Path]:
-        """What the pipeline and the monitor write: every path here but their inputs, the raw data and the schema."""
-        return [path for name, path in self if name not in ("raw", "schema_")]
+        """What the pipeline and the monitor write: every path here but their inputs (raw data, schema, card text)."""
+        return [path for name, path in self if name not in ("raw", "schema_", "card_text")]
 
 
 class DataParams(_Strict):
