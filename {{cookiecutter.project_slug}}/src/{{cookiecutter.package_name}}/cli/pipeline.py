@@ -99,6 +99,17 @@ def track(args: argparse.Namespace) -> int:
     return DONE
 
 
+@command("report")
+def report(args: argparse.Namespace) -> int:
+    """Write the Markdown report for the pull request."""
+    from {{ cookiecutter.package_name }}.pipeline import report
+
+    params, schema = settings()
+    report.run(params, schema, f"{PROJECT}: model report")
+    print(f"wrote {params.paths.report}")
+    return DONE
+
+
 @command("card")
 def card(args: argparse.Namespace) -> int:
     """Write the model card from the pipeline's artifacts and the team's sentences."""
@@ -108,17 +119,6 @@ def card(args: argparse.Namespace) -> int:
     params = load_params(PARAMS_FILE)  # not settings(): the card does not read the data contract
     card.run(params)
     print(f"wrote {params.paths.card}")
-    return DONE
-
-
-@command("report")
-def report(args: argparse.Namespace) -> int:
-    """Write the Markdown report for the pull request."""
-    from {{ cookiecutter.package_name }}.pipeline import report
-
-    params, schema = settings()
-    report.run(params, schema, f"{PROJECT}: model report")
-    print(f"wrote {params.paths.report}")
     return DONE
 
 
