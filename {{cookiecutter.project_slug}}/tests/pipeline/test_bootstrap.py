@@ -138,3 +138,23 @@ def test_the_metrics_file_holds_the_intervals_of_the_test_set(trained: Workspace
     assert set(written["bootstrap"]["intervals"]) <= set(bs.HEADLINE[schema.target.kind])
     for name, interval in written["bootstrap"]["intervals"].items():
         assert interval["low"] <= written["model"][name] <= interval["high"], name
+
+
+def test_a_multiclass_roc_auc_pools_every_class_pairs_as_evaluate_does() -> None:
+    """Micro-averaged: each row weighs on its one-vs-rest pair of every class, as ``evaluate.compute`` pools them."""
+    rng = np.random.default_rng(6)
+    classes = ["a", "b", "c"]
+    actual = rng.choice(classes, 240)
+    scores = rng.dirichlet([1, 1, 1], 240) + 0.5 * (actual[:, None] == np.asarray(classes)[None, :])
+    scores /= scores.sum(axis=1, keepdims=True)
+    predicted = np.asarray(classes)[scores.argmax(axis=1)]
+    counts = bs.draw_counts(240, BootstrapParams(resamples=100, confidence=0.9, seed=1))
+
+    replicates = bs._classification(counts, actual, predicted, scores, classes, None)
+
+    truth = (actual[:, None] == np.asarray(classes)[None, :]).astype(int)
+    for b in range(3):
+        rows = np.repeat(np.arange(240), counts[b])
+        expected = skm.roc_auc_score(truth[rows].ravel(), scores[rows].ravel())
+        assert replicates["roc_auc"][b] == pytest.approx(expected)
+        assert replicates["f1_macro"][b] == pytest.approx(skm.f1_score(actual[rows], predicted[rows], average="macro"))
