@@ -116,7 +116,7 @@ def test_each_headline_metric_shows_its_confidence_interval(reviewed: tuple[Work
             assert rows[name] == f"{value:.4g}", name
         else:
             assert rows[name] == f"{value:.4g} ({interval['low']:.4g}–{interval['high']:.4g})", name
-    confidence = f"{bootstrap['confidence']:.0%}"
+    confidence = f"{bootstrap['confidence'] * 100:g}%"
     assert f"Intervals: {confidence} percentile bootstrap over {bootstrap['resamples']:,} resamples" in metrics_md
     assert f"`{ws.params.paths.card}`" in text, "the report does not name the model card"
 

@@ -87,8 +87,8 @@ def bounds(bootstrap: Bootstrap, name: str) -> tuple[float, float] | None:
 def interval_notes(bootstrap: Bootstrap) -> list[str]:
     """How the intervals were drawn, and every metric whose interval is partial or missing, in sentences."""
     notes = [
-        f"Intervals: {bootstrap['confidence']:.0%} percentile bootstrap over {bootstrap['resamples']:,} resamples of "
-        f"the test rows (seed {bootstrap['seed']})."
+        f"Intervals: {bootstrap['confidence'] * 100:g}% percentile bootstrap over {bootstrap['resamples']:,} "
+        f"resamples of the test rows (seed {bootstrap['seed']})."
     ]
     for name, interval in sorted(bootstrap["intervals"].items()):
         if interval["defined"] < bootstrap["resamples"]:

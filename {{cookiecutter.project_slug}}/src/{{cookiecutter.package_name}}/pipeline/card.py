@@ -130,7 +130,7 @@ def evaluation_section(scores: evaluation.Evaluation, slices: dict[str, Any], mi
     ]
     parts = [
         "## Evaluation",
-        table(["metric", f"test set ({ci['confidence']:.0%} interval)", "naive baseline"], rows),
+        table(["metric", f"test set ({ci['confidence'] * 100:g}% interval)", "naive baseline"], rows),
         " ".join(evaluation.interval_notes(ci))
         + f" Naive baseline: `{naive['estimator']}`, fitted on the training split, ignores the features.",
     ]
