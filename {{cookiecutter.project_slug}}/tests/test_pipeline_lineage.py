@@ -30,7 +30,7 @@ NONDETERMINISTIC = {
     "report": "it shows the run's link (and the latency measured, read from the untracked paths.timings)",
 }
 ALWAYS_CHANGED = "tracking-target"  # runs on every repro by design: it records the tracking URI DVC cannot see
-REPORT_ONLY_MODULE = f"src/{PACKAGE}/contracts/markdown.py"
+REPORT_ONLY_MODULE = f"src/{PACKAGE}/pipeline/report.py"
 
 
 @dataclass(frozen=True)

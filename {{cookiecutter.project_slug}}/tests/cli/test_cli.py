@@ -38,7 +38,7 @@ def is_error(result: CliResult, *words: str) -> None:
 def test_the_commands_and_their_order_are_kept() -> None:
     (sub,) = (a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == [
-        *("prepare", "train", "evaluate", "export", "profile", "validate", "track", "report", "gate"),
+        *("prepare", "train", "evaluate", "export", "profile", "validate", "track", "report", "card", "gate"),
         *("fork-notice", "register", "synth", "check-remote", "remote"),
         *("serve", "healthcheck", "promote", "rollback", "history", "follow-registry", "probe"),
         *("monitor", "retrain-data"),

@@ -80,8 +80,17 @@ def test_the_naive_baseline_is_scored_on_the_test_set(trained: Workspace, schema
     [
         (None, "cannot read the metrics file"),
         ('{"accuracy": 0.9}', "no model, naive_baseline"),
-        ('{"model": {"accuracy": 0.9}, "naive_baseline": {"metrics": {}}}', "needs an estimator"),
-        ('{"model": {"accuracy": "high"}, "naive_baseline": {"estimator": "e", "metrics": {}}}', "accuracy"),
+        ('{"model": {"accuracy": 0.9}, "naive_baseline": {"metrics": {}}, "bootstrap": {}}', "needs an estimator"),
+        (
+            '{"model": {"accuracy": "high"}, "naive_baseline": {"estimator": "e", "metrics": {}}, "bootstrap": {}}',
+            "accuracy",
+        ),
+        ('{"model": {}, "naive_baseline": {"estimator": "e", "metrics": {}}, "bootstrap": {}}', "bootstrap needs"),
+        (
+            '{"model": {}, "naive_baseline": {"estimator": "e", "metrics": {}}, "bootstrap": {"resamples": 9, '
+            '"confidence": 0.9, "seed": 1, "intervals": {"r2": {"low": 0.1}}, "undefined": {}}}',
+            "interval of r2 needs low, high and defined",
+        ),
     ],
 )
 def test_a_file_that_is_not_a_metrics_file_is_refused_naming_why(

@@ -96,8 +96,29 @@ def test_metrics_are_compared_with_the_baseline(reviewed: tuple[Workspace, dict[
     for name, (simple, old, new, change) in rows.items():
         assert float(simple) == pytest.approx(naive["metrics"][name], rel=1e-3, abs=1e-4), name
         assert float(old) == pytest.approx(baseline[name], rel=1e-3), name
-        assert float(new) == pytest.approx(current[name], rel=1e-3), name
+        assert float(new.split()[0]) == pytest.approx(current[name], rel=1e-3), name
         assert change == f"+{DELTA:.4g} {'🟢' if HIGHER_IS_BETTER[name] else '🔴'}", name
+
+
+def test_each_headline_metric_shows_its_confidence_interval(reviewed: tuple[Workspace, dict[str, float]]) -> None:
+    ws, _ = reviewed
+    ws.ok("report")
+    text = ws.path("report").read_text()
+    metrics_md = section(text, "### Metrics")
+    scores = ws.read_json("metrics")
+    bootstrap = scores["bootstrap"]
+    rows = {row[0]: row[3] for row in table_rows(metrics_md)}
+
+    assert bootstrap["intervals"], "no metric got an interval"
+    for name, value in scores["model"].items():
+        interval = bootstrap["intervals"].get(name)
+        if interval is None:
+            assert rows[name] == f"{value:.4g}", name
+        else:
+            assert rows[name] == f"{value:.4g} ({interval['low']:.4g}–{interval['high']:.4g})", name
+    confidence = f"{bootstrap['confidence'] * 100:g}%"
+    assert f"Intervals: {confidence} percentile bootstrap over {bootstrap['resamples']:,} resamples" in metrics_md
+    assert f"`{ws.params.paths.card}`" in text, "the report does not name the model card"
 
 
 def test_changed_params_are_listed(reviewed: tuple[Workspace, dict[str, float]]) -> None:

@@ -110,6 +110,18 @@ def report(args: argparse.Namespace) -> int:
     return DONE
 
 
+@command("card")
+def card(args: argparse.Namespace) -> int:
+    """Write the model card from the pipeline's artifacts and the team's sentences."""
+    from {{ cookiecutter.package_name }}.pipeline import card
+    from {{ cookiecutter.package_name }}.pipeline.config import PARAMS_FILE, load_params
+
+    params = load_params(PARAMS_FILE)  # not settings(): the card does not read the data contract
+    card.run(params)
+    print(f"wrote {params.paths.card}")
+    return DONE
+
+
 def _print_timings(path: Path) -> None:
     """The latency the gate measured (kept out of the verdict: it differs run to run), when it is here."""
     from {{ cookiecutter.package_name }}.contracts.verdict import describe_timings, read_timings

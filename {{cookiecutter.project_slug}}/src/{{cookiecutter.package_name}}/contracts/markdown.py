@@ -40,3 +40,8 @@ def table(header: list[str], rows: list[list[Any]], fmt: Callable[[Any], str] = 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def estimate(value: float, interval: tuple[float, float] | None) -> str:
+    """A metric beside its confidence interval, ``0.871 (0.846-0.893)`` (an en dash); the value alone without one."""
+    return cell(float(value)) if interval is None else f"{value:.4g} ({interval[0]:.4g}–{interval[1]:.4g})"

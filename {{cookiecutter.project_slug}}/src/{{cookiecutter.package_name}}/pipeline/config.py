@@ -48,14 +48,16 @@ class Paths(_Strict):
     run: Path
     tracking: Path
     report: Path
+    card: Path
+    card_text: Path
     reference: Path
     monitor: Path
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=True)
 
     def outputs(self) -> list[Path]:
-        """What the pipeline and the monitor write: every path here but their inputs, the raw data and the schema."""
-        return [path for name, path in self if name not in ("raw", "schema_")]
+        """What the pipeline and the monitor write: every path here but their inputs (raw data, schema, card text)."""
+        return [path for name, path in self if name not in ("raw", "schema_", "card_text")]
 
 
 class DataParams(_Strict):
@@ -80,12 +82,21 @@ class TrainParams(_Strict):
         return params
 
 
+class BootstrapParams(_Strict):
+    """The bootstrap behind the test-set metrics' confidence intervals: test rows drawn with replacement."""
+
+    resamples: int = Field(ge=100, le=100_000)
+    confidence: float = Field(gt=0, lt=1)
+    seed: int
+
+
 class EvaluateParams(_Strict):
     """Evaluation settings."""
 
     min_slice_size: int = Field(ge=1)
     curve_points: int = Field(ge=3, le=200)
     max_plot_rows: int = Field(ge=100)
+    bootstrap: BootstrapParams
 
 
 class ExportParams(_Strict):

@@ -14,6 +14,7 @@ from sklearn.preprocessing import label_binarize
 
 from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts.io import atomic_path, write_json
+from {{ cookiecutter.package_name }}.pipeline.bootstrap import bootstrap
 from {{ cookiecutter.package_name }}.pipeline.config import EvaluateParams, Params
 from {{ cookiecutter.package_name }}.pipeline.features import model_inputs, target
 from {{ cookiecutter.package_name }}.pipeline.schema import Schema
@@ -81,6 +82,15 @@ def compute(pred: Predictions, schema: Schema) -> dict[str, float]:
     return result
 
 
+def intervals(
+    pred: Predictions, point: dict[str, float], schema: Schema, params: EvaluateParams
+) -> evaluation.Bootstrap:
+    """Bootstrap confidence intervals of the headline metrics in ``point`` (``pipeline.bootstrap``)."""
+    positive = str(schema.target.positive) if schema.target.kind == "classification" and schema.target.binary else None
+    actual = pred.actual.to_numpy()
+    return bootstrap(actual, pred.predicted, pred.scores, pred.classes, positive, point, params.bootstrap)
+
+
 def naive_baseline(train: pd.DataFrame, schema: Schema) -> DummyClassifier | DummyRegressor:
     """The task's naive baseline (``NAIVE``), fitted on the training split."""
     classification = schema.target.kind == "classification"
@@ -145,7 +155,9 @@ def run(params: Params, schema: Schema) -> evaluation.Evaluation:
     model, test = load_model(paths.model), pd.read_parquet(paths.test)
     pred = predict(model, test, schema)
     naive = compute(predict(naive_baseline(pd.read_parquet(paths.train), schema), test, schema), schema)
-    result = evaluation.evaluation(compute(pred, schema), NAIVE[schema.target.kind], naive)
+    point = compute(pred, schema)
+    ci = intervals(pred, point, schema, params.evaluate)
+    result = evaluation.evaluation(point, NAIVE[schema.target.kind], naive, ci)
     slices = slice_metrics(test, pred, schema)
     tables = plot_tables(pred, schema, params.evaluate)
     for name, table in tables.items():

@@ -19,7 +19,7 @@ import yaml
 from {{ cookiecutter.package_name }}.contracts import evaluation
 from {{ cookiecutter.package_name }}.contracts import metadata as model_metadata
 from {{ cookiecutter.package_name }}.contracts.io import read_json, write_text
-from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, WARNING, cell, change, table
+from {{ cookiecutter.package_name }}.contracts.markdown import FAILED, NEUTRAL, PASSED, WARNING, cell, change, estimate, table
 from {{ cookiecutter.package_name }}.contracts.scoring import HIGHER_IS_BETTER, worsening
 from {{ cookiecutter.package_name }}.contracts.verdict import Timings, Verdict, read_timings
 from {{ cookiecutter.package_name }}.contracts.verdict import read as read_verdict
@@ -62,16 +62,19 @@ def _delta(name: str, new: float | None, old: float | None) -> str:
 def metrics_section(
     scores: evaluation.Evaluation, baseline: dict[str, float] | None, ref: str, averaged: str | None = None
 ) -> str:
-    """Each metric of the naive baseline, on the baseline ref and here, with the change against the ref.
+    """Each metric of the naive baseline, on the baseline ref and here (with its confidence interval), and the change.
 
     ``averaged`` names the classes of a multiclass model, whose ROC AUC and average precision are micro-averaged.
     """
-    base, naive = baseline or {}, scores["naive_baseline"]
-    rows = [
-        [name, naive["metrics"].get(name), base.get(name), value, _delta(name, value, base.get(name))]
-        for name, value in sorted(scores["model"].items())
-    ]
+    base, naive, ci = baseline or {}, scores["naive_baseline"], scores["bootstrap"]
+
+    def row(name: str, value: float) -> list[Any]:
+        here = estimate(value, evaluation.bounds(ci, name))
+        return [name, naive["metrics"].get(name), base.get(name), here, _delta(name, value, base.get(name))]
+
+    rows = [row(name, value) for name, value in sorted(scores["model"].items())]
     notes = [f"_Naive baseline: `{naive['estimator']}` fitted on the training split, which ignores the features._"]
+    notes.append("_" + " ".join(evaluation.interval_notes(ci)) + "_")
     if averaged:
         notes.append(f"_`roc_auc` and `average_precision` are micro-averaged over {averaged} (one-vs-rest, pooled)._")
     if not baseline:
@@ -386,6 +389,7 @@ def build(params: Params, schema: Schema, title: str) -> str:
             lineage.git_dirty(paths.outputs()),
         )
     )
+    sections.append(f"Model card: `{paths.card}` (stage `card`; the team's sentences: `docs/model-card.md`).")
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
