@@ -110,7 +110,7 @@ def training_data(profile: dict[str, Any], meta: model_metadata.Metadata, raw: P
             "**Label balance**",
             table(
                 ["label", "rows", "share"],
-                [[f"`{label}`", count, f"{count / total:.1%}"] for label, count in labels.items()],
+                [[f"`{label}`", count, format(count / total, ".1%")] for label, count in labels.items()],
             ),
         ]
     features = [
